@@ -1,0 +1,60 @@
+"""Pure functions that check search parameters and fill in their defaults.
+
+The limits are those of Atlas ``$vectorSearch``: ``numCandidates`` lies in 1..10000, is at
+least ``limit``, and is omitted for exact search.
+"""
+
+from __future__ import annotations
+
+from leafsearch.errors import InvalidQueryError
+from leafsearch.types import SEARCH_MODES, SearchMode
+
+MAX_NUM_CANDIDATES = 10_000
+# Atlas documentation recommends numCandidates of at least 20 times the limit.
+NUM_CANDIDATES_FACTOR = 20
+# rescore mode ranks this many binary hits per requested hit by their full vectors.
+RESCORE_FACTOR = 10
+MIN_RESCORE_CANDIDATES = 100
+
+
+def default_num_candidates(limit: int) -> int:
+    """Return ``20 * limit`` clamped to ``[limit, 10000]``."""
+    return max(limit, min(NUM_CANDIDATES_FACTOR * limit, MAX_NUM_CANDIDATES))
+
+
+def default_rescore_candidates(limit: int) -> int:
+    """Return how many binary candidates rescore mode ranks for ``limit`` hits."""
+    return min(MAX_NUM_CANDIDATES, max(RESCORE_FACTOR * limit, MIN_RESCORE_CANDIDATES, limit))
+
+
+def check_mode(mode: str) -> SearchMode:
+    if mode not in SEARCH_MODES:
+        raise InvalidQueryError(f"unknown search mode {mode!r}; expected one of {', '.join(SEARCH_MODES)}")
+    return mode  # type: ignore[return-value]
+
+
+def resolve_num_candidates(limit: int, num_candidates: int | None, exact: bool) -> int | None:
+    """Check ``limit`` and ``num_candidates`` and return the value to send (``None`` if exact)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidQueryError(f"limit must be a positive integer, got {limit!r}")
+    if limit > MAX_NUM_CANDIDATES:
+        raise InvalidQueryError(f"limit must be at most {MAX_NUM_CANDIDATES}, got {limit}")
+    if exact:
+        if num_candidates is not None:
+            raise InvalidQueryError(
+                "num_candidates must be omitted for exact search; drop it or set exact=False"
+            )
+        return None
+    if num_candidates is None:
+        return default_num_candidates(limit)
+    if isinstance(num_candidates, bool) or not isinstance(num_candidates, int):
+        raise InvalidQueryError(f"num_candidates must be an integer, got {num_candidates!r}")
+    if not 1 <= num_candidates <= MAX_NUM_CANDIDATES:
+        raise InvalidQueryError(
+            f"num_candidates must be in 1..{MAX_NUM_CANDIDATES}, got {num_candidates}"
+        )
+    if num_candidates < limit:
+        raise InvalidQueryError(
+            f"num_candidates ({num_candidates}) must be at least limit ({limit})"
+        )
+    return num_candidates

@@ -1,0 +1,1 @@
+"""Storage backends behind the :class:`~leafsearch.stores.base.VectorStore` interface."""
