@@ -1,0 +1,187 @@
+"""The indexer: stream records in batches, encode changed ones, and upsert all representations."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from leafsearch.encoding import Encoder
+from leafsearch.manifest import Manifest, check_document_settings
+from leafsearch.quantization import pack_sign_bits, truncate
+from leafsearch.readers import BadRecord, SourceRecord, content_hash
+from leafsearch.stores.base import VectorStore
+from leafsearch.types import EncodedBatch, Layout
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 256
+DEFAULT_SEARCHABLE_TIMEOUT_S = 120.0
+
+
+@dataclass
+class IndexReport:
+    """What an indexing run did. ``bad_records`` and ``failed`` list what was not indexed."""
+
+    read: int = 0
+    indexed: int = 0
+    unchanged: int = 0
+    truncated: int = 0
+    bad_records: list[BadRecord] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.bad_records and not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "read": self.read,
+            "indexed": self.indexed,
+            "unchanged": self.unchanged,
+            "truncated": self.truncated,
+            "bad_records": [
+                {"source": bad.source, "line": bad.line, "reason": bad.reason}
+                for bad in self.bad_records
+            ],
+            "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def prepare_collection(store: VectorStore, requested: Manifest) -> Manifest:
+    """Check ``requested`` against the stored manifest, store the result and prepare indexes.
+
+    Filter fields accumulate: fields declared by an earlier run stay declared.
+    """
+    stored = store.read_manifest()
+    if stored is None:
+        manifest = requested
+    else:
+        check_document_settings(stored, requested)
+        manifest = stored
+        manifest.query_model = requested.query_model
+        manifest.query_prompt = requested.query_prompt
+        manifest.filter_fields = sorted(set(stored.filter_fields) | set(requested.filter_fields))
+        manifest.library_version = requested.library_version
+    store.write_manifest(manifest)
+    store.prepare(manifest.layout())
+    return manifest
+
+
+def index_records(
+    store: VectorStore,
+    encoder: Encoder,
+    manifest: Manifest,
+    records: Iterable[SourceRecord | BadRecord],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: bool | None = None,
+    searchable_timeout: float = DEFAULT_SEARCHABLE_TIMEOUT_S,
+) -> IndexReport:
+    """Encode and upsert ``records`` batch by batch; return what was done.
+
+    Unchanged documents (same id and content hash) are skipped without encoding. Bad records
+    are collected in the report, and every good record is still indexed.
+    """
+    from tqdm import tqdm
+
+    report = IndexReport()
+    started = time.perf_counter()
+    layout = manifest.layout()
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(unit="doc", desc="indexing", disable=not show_progress, file=sys.stderr)
+    last_ids: list[str] = []
+    try:
+        for batch in _batches(records, batch_size, report):
+            report.read += len(batch)
+            written_ids = _index_batch(store, encoder, layout, batch, report)
+            if written_ids:
+                last_ids = written_ids
+            bar.update(len(batch))
+    finally:
+        bar.close()
+
+    manifest.document_count = store.count()
+    store.write_manifest(manifest)
+    if last_ids:
+        store.wait_until_searchable(last_ids[-1:], searchable_timeout)
+    report.seconds = time.perf_counter() - started
+    logger.info(
+        "indexed %d documents (%d unchanged, %d bad, %d failed) in %.1f s",
+        report.indexed,
+        report.unchanged,
+        len(report.bad_records),
+        len(report.failed),
+        report.seconds,
+    )
+    return report
+
+
+def _batches(
+    records: Iterable[SourceRecord | BadRecord], batch_size: int, report: IndexReport
+) -> Iterator[list[SourceRecord]]:
+    batch: dict[str, SourceRecord] = {}
+    for record in records:
+        if isinstance(record, BadRecord):
+            logger.warning("skipping %s", record)
+            report.bad_records.append(record)
+            continue
+        # A later record with the same id replaces an earlier one of the same batch.
+        batch.pop(record.id, None)
+        batch[record.id] = record
+        if len(batch) >= batch_size:
+            yield list(batch.values())
+            batch = {}
+    if batch:
+        yield list(batch.values())
+
+
+def _index_batch(
+    store: VectorStore,
+    encoder: Encoder,
+    layout: Layout,
+    batch: list[SourceRecord],
+    report: IndexReport,
+) -> list[str]:
+    hashes = [content_hash(record.text, record.metadata) for record in batch]
+    stored = store.content_hashes([record.id for record in batch])
+    changed = [
+        (record, digest) for record, digest in zip(batch, hashes) if stored.get(record.id) != digest
+    ]
+    report.unchanged += len(batch) - len(changed)
+    if not changed:
+        return []
+
+    encoding = encoder.encode_documents([record.text for record, _ in changed])
+    report.truncated += encoding.truncated
+    keep = []
+    for position, (record, _) in enumerate(changed):
+        if encoding.valid[position]:
+            keep.append(position)
+        else:
+            report.bad_records.append(
+                BadRecord(record.source, record.line, "the model produced a zero or non-finite vector")
+            )
+    if not keep:
+        return []
+
+    full = encoding.vectors[keep]
+    kept = [changed[position] for position in keep]
+    encoded = EncodedBatch(
+        ids=[record.id for record, _ in kept],
+        texts=[record.text for record, _ in kept],
+        metadata=[record.metadata for record, _ in kept],
+        content_hashes=[digest for _, digest in kept],
+        full=full,
+        truncated=truncate(full, layout.truncate_dim),
+        binary=pack_sign_bits(full),
+    )
+    result = store.upsert(encoded)
+    report.indexed += result.written
+    report.failed.update(result.failed)
+    return [doc_id for doc_id in encoded.ids if doc_id not in result.failed]

@@ -1,0 +1,361 @@
+"""The embedded store: one directory per collection, no server.
+
+Layout of ``<root>/<collection>/``:
+
+* ``docs.sqlite``: ids, texts, metadata, content hashes, the row of each document in the
+  vector files, and the manifest;
+* ``full.f32``, ``truncated.f32``, ``binary.u8``: raw row-major vector files, memory-mapped
+  for search, so opening a store never reads the vectors whole.
+
+Crash safety: a batch first appends its vectors to the files and syncs them, then commits
+its rows in one SQLite transaction that also records the new row count. On open, bytes past
+the committed row count (a batch killed between the two steps) are cut off, so a killed
+indexing run loses at most its in-flight batch.
+
+Replacing a document appends a new row and leaves the old one unreferenced.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from leafsearch.errors import StoreError
+from leafsearch.manifest import Manifest
+from leafsearch.scoring import bit_scores, float_scores, rescore, top_k, unit_cosine_scores
+from leafsearch.types import EncodedBatch, Hit, Layout, SearchRequest, WriteReport
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS docs (
+    id TEXT PRIMARY KEY,
+    row INTEGER NOT NULL UNIQUE,
+    content_hash TEXT NOT NULL,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_SQL_BATCH = 500
+_BUSY_TIMEOUT_S = 30.0
+
+
+@dataclass
+class _Snapshot:
+    """Memory-mapped vectors and per-row state for one committed row count."""
+
+    rows: int
+    full: npt.NDArray[np.float32]
+    truncated: npt.NDArray[np.float32]
+    binary: npt.NDArray[np.uint8]
+    live: npt.NDArray[np.bool_]
+    metadata: dict[int, dict[str, Any]] | None = None
+
+
+class EmbeddedStore:
+    """A collection stored in a local directory, searched exactly with Atlas score formulas."""
+
+    def __init__(self, root: str | os.PathLike[str], collection: str) -> None:
+        if not collection or "/" in collection or collection.startswith("."):
+            raise StoreError(
+                f"invalid collection name {collection!r}; use letters, digits, '-' or '_'"
+            )
+        self.root = Path(root).expanduser()
+        self.collection = collection
+        self.path = self.root / collection
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            self.path / "docs.sqlite", timeout=_BUSY_TIMEOUT_S, check_same_thread=False
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self._snapshot: _Snapshot | None = None
+        self._layout: Layout | None = None
+        manifest = self.read_manifest()
+        if manifest is not None:
+            self._layout = manifest.layout()
+            self._discard_uncommitted_rows()
+
+    # -- manifest -----------------------------------------------------------------------
+
+    def read_manifest(self) -> Manifest | None:
+        value = self._meta("manifest")
+        return Manifest.from_dict(json.loads(value)) if value else None
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        with self._transaction() as db:
+            self._set_meta(db, "manifest", json.dumps(manifest.to_dict(), sort_keys=True))
+        self._layout = manifest.layout()
+
+    def prepare(self, layout: Layout) -> None:
+        self._layout = layout
+        for name in ("full.f32", "truncated.f32", "binary.u8"):
+            (self.path / name).touch(exist_ok=True)
+        self._discard_uncommitted_rows()
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), _SQL_BATCH):
+            chunk = list(ids[start : start + _SQL_BATCH])
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT id, content_hash FROM docs WHERE id IN ({marks})"
+            found.update(self._db.execute(query, chunk).fetchall())
+        return found
+
+    def upsert(self, batch: EncodedBatch) -> WriteReport:
+        layout = self._require_layout()
+        if len(batch) == 0:
+            return WriteReport()
+        if len(set(batch.ids)) != len(batch.ids):
+            raise StoreError("a batch must not contain the same id twice")
+        self._check_shapes(batch, layout)
+        with self._lock:
+            first_row = self._committed_rows()
+            self._append_vectors(batch, first_row)
+            rows = range(first_row, first_row + len(batch))
+            records = [
+                (doc_id, row, content_hash, text, json.dumps(meta, sort_keys=True, default=str))
+                for doc_id, row, content_hash, text, meta in zip(
+                    batch.ids, rows, batch.content_hashes, batch.texts, batch.metadata
+                )
+            ]
+            with self._transaction() as db:
+                db.executemany(
+                    "INSERT INTO docs (id, row, content_hash, text, metadata) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET row = excluded.row, "
+                    "content_hash = excluded.content_hash, text = excluded.text, "
+                    "metadata = excluded.metadata",
+                    records,
+                )
+                self._set_meta(db, "rows", str(first_row + len(batch)))
+        return WriteReport(written=len(batch))
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM docs").fetchone()[0])
+
+    def wait_until_searchable(self, ids: Sequence[str], timeout: float) -> None:
+        # Writes are visible to searches as soon as their transaction commits.
+        return None
+
+    def drop(self) -> None:
+        self.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def close(self) -> None:
+        self._snapshot = None
+        self._db.close()
+
+    # -- search ---------------------------------------------------------------------------
+
+    def search(self, request: SearchRequest) -> list[Hit]:
+        layout = self._require_layout()
+        snapshot = self._current_snapshot(layout)
+        if snapshot.rows == 0:
+            return []
+        mask = snapshot.live
+        if request.filter:
+            from leafsearch.filters import compile_filter, validate_filter
+
+            validate_filter(request.filter, layout.filter_fields)
+            mask = mask & self._filter_mask(snapshot, compile_filter(request.filter))
+
+        if request.mode == "rescore":
+            scores = bit_scores(snapshot.binary, request.vectors.binary, layout.binary_bits)
+            candidates = _masked_top_k(scores, mask, request.rescore_candidates)
+            order, final = rescore(
+                np.asarray(snapshot.full[candidates]),
+                request.vectors.full,
+                layout.similarity,
+                request.limit,
+            )
+            return self._hits(candidates[order], final)
+
+        if request.mode == "binary":
+            scores = bit_scores(snapshot.binary, request.vectors.binary, layout.binary_bits)
+        else:
+            rows = snapshot.full if request.mode == "full" else snapshot.truncated
+            query = request.vectors.full if request.mode == "full" else request.vectors.truncated
+            if layout.similarity == "euclidean":
+                scores = float_scores(rows, query, "euclidean")
+            else:
+                # Stored and query vectors have unit norm, so cosine and dotProduct coincide.
+                scores = unit_cosine_scores(rows, query)
+        best = _masked_top_k(scores, mask, request.limit)
+        return self._hits(best, scores[best])
+
+    def iter_documents(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Yield ``(id, text, metadata)`` for every document, in row order."""
+        cursor = self._db.execute("SELECT id, text, metadata FROM docs ORDER BY row")
+        for doc_id, text, metadata in cursor:
+            yield doc_id, text, json.loads(metadata)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _hits(self, rows: npt.NDArray[np.int64], scores: npt.NDArray[np.float32]) -> list[Hit]:
+        if rows.size == 0:
+            return []
+        row_list = [int(row) for row in rows]
+        marks = ",".join("?" * len(row_list))
+        query = f"SELECT row, id, text, metadata FROM docs WHERE row IN ({marks})"
+        by_row = {row: (doc_id, text, meta) for row, doc_id, text, meta in self._db.execute(query, row_list)}
+        hits = []
+        for row, score in zip(row_list, scores):
+            doc_id, text, meta = by_row[row]
+            hits.append(Hit(id=doc_id, score=float(score), text=text, metadata=json.loads(meta)))
+        return hits
+
+    def _filter_mask(
+        self, snapshot: _Snapshot, predicate: Callable[[Mapping[str, Any]], bool]
+    ) -> npt.NDArray[np.bool_]:
+        if snapshot.metadata is None:
+            snapshot.metadata = {
+                row: json.loads(meta)
+                for row, meta in self._db.execute("SELECT row, metadata FROM docs")
+            }
+        mask = np.zeros(snapshot.rows, dtype=bool)
+        for row, meta in snapshot.metadata.items():
+            if row < snapshot.rows and predicate(meta):
+                mask[row] = True
+        return mask
+
+    def _current_snapshot(self, layout: Layout) -> _Snapshot:
+        rows = self._committed_rows()
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.rows == rows:
+            return snapshot
+        live = np.zeros(rows, dtype=bool)
+        live_rows = np.fromiter(
+            (row for (row,) in self._db.execute("SELECT row FROM docs")), dtype=np.int64
+        )
+        live[live_rows[live_rows < rows]] = True
+        snapshot = _Snapshot(
+            rows=rows,
+            full=self._map("full.f32", np.float32, rows, layout.dims),
+            truncated=self._map("truncated.f32", np.float32, rows, layout.truncate_dim),
+            binary=self._map("binary.u8", np.uint8, rows, layout.binary_bytes),
+            live=live,
+        )
+        self._snapshot = snapshot
+        return snapshot
+
+    def _map(self, name: str, dtype: type[np.generic], rows: int, width: int) -> Any:
+        if rows == 0:
+            return np.empty((0, width), dtype=dtype)
+        return np.memmap(self.path / name, dtype=dtype, mode="r", shape=(rows, width))
+
+    def _append_vectors(self, batch: EncodedBatch, first_row: int) -> None:
+        layout = self._require_layout()
+        arrays = (
+            ("full.f32", batch.full, layout.dims * 4),
+            ("truncated.f32", batch.truncated, layout.truncate_dim * 4),
+            ("binary.u8", batch.binary, layout.binary_bytes),
+        )
+        for name, array, row_bytes in arrays:
+            with open(self.path / name, "r+b" if (self.path / name).exists() else "wb") as handle:
+                handle.seek(first_row * row_bytes)
+                handle.truncate()
+                handle.write(np.ascontiguousarray(array).tobytes())
+                handle.flush()
+                os.fsync(handle.fileno())
+
+    def _discard_uncommitted_rows(self) -> None:
+        layout = self._layout
+        if layout is None:
+            return
+        rows = self._committed_rows()
+        sizes = {
+            "full.f32": layout.dims * 4,
+            "truncated.f32": layout.truncate_dim * 4,
+            "binary.u8": layout.binary_bytes,
+        }
+        for name, row_bytes in sizes.items():
+            file_path = self.path / name
+            if not file_path.exists():
+                continue
+            committed_size = rows * row_bytes
+            actual = file_path.stat().st_size
+            if actual > committed_size:
+                logger.warning(
+                    "discarding %d uncommitted bytes from %s (an interrupted batch)",
+                    actual - committed_size,
+                    file_path,
+                )
+                os.truncate(file_path, committed_size)
+            elif actual < committed_size:
+                raise StoreError(
+                    f"{file_path} holds {actual} bytes but {rows} committed rows need "
+                    f"{committed_size}; the store is damaged, re-index into a new directory"
+                )
+
+    def _check_shapes(self, batch: EncodedBatch, layout: Layout) -> None:
+        expected = {
+            "full": (batch.full, (len(batch), layout.dims), np.float32),
+            "truncated": (batch.truncated, (len(batch), layout.truncate_dim), np.float32),
+            "binary": (batch.binary, (len(batch), layout.binary_bytes), np.uint8),
+        }
+        for name, (array, shape, dtype) in expected.items():
+            if array.shape != shape or array.dtype != dtype:
+                raise StoreError(
+                    f"{name} vectors have shape {array.shape} and dtype {array.dtype}; "
+                    f"the collection expects {shape} {np.dtype(dtype)}"
+                )
+        if not (np.isfinite(batch.full).all() and np.isfinite(batch.truncated).all()):
+            raise StoreError("refusing to store non-finite vector values")
+
+    def _require_layout(self) -> Layout:
+        if self._layout is None:
+            raise StoreError(
+                f"collection {self.collection!r} at {self.path} has no manifest; index documents first"
+            )
+        return self._layout
+
+    def _committed_rows(self) -> int:
+        value = self._meta("rows")
+        return int(value) if value else 0
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    @staticmethod
+    def _set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with self._db:
+                yield self._db
+        except sqlite3.Error as exc:
+            raise StoreError(f"writing to {self.path / 'docs.sqlite'} failed: {exc}") from exc
+
+
+def _masked_top_k(
+    scores: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_], k: int
+) -> npt.NDArray[np.int64]:
+    """Return the rows of the ``k`` best scores among rows where ``mask`` is true."""
+    if not mask.all():
+        scores = np.where(mask, scores, -np.inf).astype(np.float32)
+    best = top_k(scores, k)
+    return best[np.isfinite(scores[best])]
