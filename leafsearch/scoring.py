@@ -65,7 +65,13 @@ def top_k(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.int64]:
     if k <= 0:
         return np.empty(0, dtype=np.int64)
     if k < scores.shape[0]:
-        candidates = np.argpartition(-scores, k - 1)[:k]
+        # argpartition picks arbitrarily among ties at the boundary, so take every row above
+        # the k-th score and fill up with the lowest-index rows equal to it.
+        negated = -scores
+        boundary = np.partition(negated, k - 1)[k - 1]
+        above = np.flatnonzero(negated < boundary)
+        tied = np.flatnonzero(negated == boundary)[: k - above.size]
+        candidates = np.concatenate([above, tied])
     else:
         candidates = np.arange(scores.shape[0])
     order = np.lexsort((candidates, -scores[candidates]))

@@ -40,7 +40,7 @@ def leaf_model_path(minilm_path: str, tmp_path_factory: pytest.TempPathFactory) 
 
     torch.manual_seed(0)
     transformer = models.Transformer(minilm_path, max_seq_length=128)
-    pooling = models.Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean")
+    pooling = models.Pooling(384, pooling_mode="mean")
     dense = models.Dense(
         in_features=384,
         out_features=LEAF_DIMS,
