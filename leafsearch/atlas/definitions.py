@@ -27,6 +27,14 @@ VECTOR_FIELDS: tuple[VectorField, ...] = ("full", "truncated", "binary")
 _FIELD_DEFAULTS: dict[str, Any] = {"quantization": "none", "indexingMethod": "hnsw"}
 
 
+class _Unset:
+    def __repr__(self) -> str:
+        return "not set"
+
+
+_UNSET = _Unset()
+
+
 def build_index_definition(
     layout: Layout, *, quantization: Quantization = "none"
 ) -> dict[str, Any]:
@@ -90,7 +98,7 @@ def definition_differences(existing: Any, expected: dict[str, Any]) -> list[str]
         differences.append(f"unexpected {current[path]['type']} field {path!r}")
     for path in sorted(current.keys() & wanted.keys()):
         for key in sorted(current[path].keys() | wanted[path].keys()):
-            have, want = current[path].get(key), wanted[path].get(key)
+            have, want = current[path].get(key, _UNSET), wanted[path].get(key, _UNSET)
             if have != want:
                 differences.append(f"field {path!r}: {key} is {have!r}, expected {want!r}")
     return differences
