@@ -74,7 +74,7 @@ def load_sentence_transformer(name: str, device: str | None = None) -> SentenceT
             "such as MongoDB/mdbr-leaf-mt"
         )
     try:
-        return SentenceTransformer(resolved, device=device, local_files_only=is_local or None)
+        return SentenceTransformer(resolved, device=device, local_files_only=is_local)
     except Exception as exc:  # noqa: BLE001 - any loader failure becomes one clear line
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(

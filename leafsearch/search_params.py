@@ -30,7 +30,7 @@ def default_rescore_candidates(limit: int) -> int:
 def check_mode(mode: str) -> SearchMode:
     if mode not in SEARCH_MODES:
         raise InvalidQueryError(f"unknown search mode {mode!r}; expected one of {', '.join(SEARCH_MODES)}")
-    return mode  # type: ignore[return-value]
+    return mode
 
 
 def resolve_num_candidates(limit: int, num_candidates: int | None, exact: bool) -> int | None:

@@ -305,7 +305,7 @@ class EmbeddedStore:
                 )
 
     def _check_shapes(self, batch: EncodedBatch, layout: Layout) -> None:
-        expected = {
+        expected: dict[str, tuple[npt.NDArray[Any], tuple[int, int], type[np.generic]]] = {
             "full": (batch.full, (len(batch), layout.dims), np.float32),
             "truncated": (batch.truncated, (len(batch), layout.truncate_dim), np.float32),
             "binary": (batch.binary, (len(batch), layout.binary_bytes), np.uint8),
