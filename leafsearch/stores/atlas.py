@@ -106,7 +106,7 @@ class AtlasStore:
                     serverSelectionTimeoutMS=server_selection_timeout_ms,
                     appname="leafsearch",
                 )
-            except PyMongoConfigurationError as exc:
+            except (PyMongoConfigurationError, ValueError) as exc:
                 raise ConfigurationError(
                     f"invalid MongoDB connection string {self._server}: {redact_text(str(exc))}"
                 ) from None
