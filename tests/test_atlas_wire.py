@@ -554,8 +554,8 @@ PLAN_ERROR = "PlanExecutor error during aggregation :: caused by :: "
          "INITIAL_SYNC", IndexNotReadyError, "not ready \\(state INITIAL_SYNC\\)"),
         (8, PLAN_ERROR + "cannot query vector index x while in state NOT_STARTED",
          IndexNotReadyError, "NOT_STARTED"),
-        (31082, "Using $search and $vectorSearch aggregation stages requires additional "
-         "configuration. Please connect to Atlas or an AtlasCLI local deployment to enable.",
+        (31082, ("Using $search and $vectorSearch aggregation stages requires additional "
+         "configuration. Please connect to Atlas or an AtlasCLI local deployment to enable."),
          SearchNotEnabledError, "Atlas, an atlas-local deployment.*mongod 8.2\\+ with mongot"),
         (50, "operation exceeded time limit", ServerTimeoutError, "MaxTimeMSExpired"),
         (18, "Authentication failed.", AuthenticationError, "authentication failed"),
