@@ -1,8 +1,8 @@
 """Conversions between numpy vectors and BSON binary vectors (binData subtype 9).
 
 A BSON vector is ``<dtype byte><padding byte><little-endian data>``. The dtype bytes are
-0x27 for float32, 0x03 for int8 and 0x10 for packed bits; padding (0..7) is the number of
-unused low-order bits in the last byte of a packed-bit vector and 0 for the other dtypes.
+0x27 for float32, 0x03 for int8 and 0x10 for packed bits. Padding (0..7) is the number of
+unused low-order bits in the last byte of a packed-bit vector, and 0 for the other dtypes.
 The bytes are built here directly from numpy, so every float32 value, including -0.0 and
 denormals, round-trips bit for bit.
 """

@@ -1,6 +1,6 @@
 """Pure builders and comparison for the Atlas ``vectorSearch`` index definition.
 
-One index serves a collection. It holds a vector field for each stored representation and
+One index serves a collection. It contains a vector field for each stored representation and
 a filter field for each declared filter path. ``_id`` and ``content_hash`` are always
 declared as filter fields, because :meth:`AtlasStore.wait_until_searchable` asks the index
 itself (not mongod) which ids and content versions it has indexed.

@@ -55,7 +55,7 @@ _SEARCH_NOT_ENABLED_TEXT = "requires additional configuration"
 
 @dataclass(frozen=True)
 class ErrorContext:
-    """What was being done, and where, for error messages; ``server`` is a redacted URI."""
+    """The operation, namespace and redacted server URI that error messages name."""
 
     action: str
     namespace: str

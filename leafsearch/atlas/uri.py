@@ -25,8 +25,8 @@ def redact_uri(uri: str) -> str:
     """Return ``uri`` with its user name, password and secret query options replaced by ``***``.
 
     Hosts, database and the other options stay visible, so a message still shows where the
-    client tried to connect. A password that contains unescaped ``@``, ``/`` or ``?`` is
-    removed as well; the host may then be hidden too, which errs on the safe side.
+    client tried to connect. A password that contains an unescaped ``@``, ``/`` or ``?`` is
+    removed as well. The host may then be hidden too, because hiding too much is safer.
     """
     lowered = uri.lower()
     scheme = next((s for s in _SCHEMES if lowered.startswith(s)), None)
@@ -59,8 +59,8 @@ def _credentials_end(rest: str) -> int:
         return at
     if query_start == -1:
         return -1
-    # A "?" before any "@": either the query holds an "@" (appName=a@b) or the password
-    # contains an unescaped "?". A query option always has "=" before its "@".
+    # A "?" comes before every "@". Either the query contains an "@" (appName=a@b) or the
+    # password contains an unescaped "?". A query option always has "=" before its "@".
     at = rest.find("@", query_start)
     if at >= 0 and "=" not in rest[query_start:at]:
         return at

@@ -67,6 +67,9 @@ DEFAULT_INDEX_WAIT_TIMEOUT = 600.0
 DEFAULT_POLL_INTERVAL = 2.0
 # Ids per $in query when reading hashes or checking index visibility.
 ID_CHUNK = 1000
+# Remembered content hashes (see wait_until_searchable); older ids beyond this fall back to
+# matching on _id alone, so memory stays bounded when nobody waits.
+MAX_REMEMBERED_HASHES = 100_000
 NAMESPACE_EXISTS = 48
 DEFAULT_RETRY_POLICY = RetryPolicy()
 
@@ -263,8 +266,9 @@ class AtlasStore:
         """Replace-or-insert each record by id in one unordered bulk write.
 
         Records that cannot be encoded (a non-finite vector, a reserved metadata key) and
-        records the server rejects are listed in ``WriteReport.failed`` with the reason; the
-        others are written. Retrying the failed ids alone never duplicates a document.
+        records the server rejects are listed in ``WriteReport.failed`` with the reason. The
+        others are written. Retrying the failed ids alone never duplicates a document,
+        because each write replaces the document with the same ``_id``.
         """
         layout = self._require_layout()
         report = WriteReport()
@@ -311,7 +315,10 @@ class AtlasStore:
             )
         for record_id in op_ids:
             if record_id not in report.failed:
+                self._written_hashes.pop(record_id, None)
                 self._written_hashes[record_id] = batch.content_hashes[positions[record_id]]
+        while len(self._written_hashes) > MAX_REMEMBERED_HASHES:
+            del self._written_hashes[next(iter(self._written_hashes))]
         return report
 
     def count(self) -> int:
@@ -325,12 +332,14 @@ class AtlasStore:
 
         mongot indexes writes asynchronously from the change stream. Each poll runs an exact
         ``$vectorSearch`` on the packed-bit field with ``filter: {_id: {$in: ids},
-        content_hash: {$in: hashes}}``: the filter is evaluated by mongot, so an id comes
-        back only once the index holds it with the content hash this store last wrote for it.
+        content_hash: {$in: hashes}}``. mongot evaluates the filter on its own index, so an
+        id comes back only once the index contains it with the content hash this store last
+        wrote for it. Ids this store did not write are matched on ``_id`` alone.
         """
         layout = self._require_layout()
         pending = list(dict.fromkeys(ids))
         deadline = time.monotonic() + timeout
+        logged_count = -1
         while pending:
             try:
                 visible = self._visible_ids(pending, layout)
@@ -347,9 +356,13 @@ class AtlasStore:
                     f"(first: {', '.join(pending[:5])}). Wait longer; if it persists, check "
                     "that the vectors have the indexed dimensions"
                 )
-            logger.info(
-                "waiting for %d documents to become searchable in %s", len(pending), self._namespace
-            )
+            if len(pending) != logged_count:
+                logger.info(
+                    "waiting for %d documents to become searchable in %s",
+                    len(pending),
+                    self._namespace,
+                )
+                logged_count = len(pending)
             time.sleep(min(self._poll_interval, remaining))
         for record_id in ids:
             self._written_hashes.pop(record_id, None)
