@@ -658,7 +658,9 @@ def test_unreachable_server_hides_password(caplog: pytest.LogCaptureFixture) -> 
     store.close()
     assert SECRET not in str(info.value)
     assert "mongodb://***@127.0.0.1" in str(info.value)
-    assert info.value.__cause__ is None
+    shown_context = None if info.value.__suppress_context__ else info.value.__context__
+    for chained in (info.value.__cause__, shown_context):
+        assert chained is None or SECRET not in str(chained)
     assert all(SECRET not in record.getMessage() for record in caplog.records)
 
 
