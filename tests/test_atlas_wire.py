@@ -668,3 +668,9 @@ def test_invalid_uri_hides_password() -> None:
     with pytest.raises(ConfigurationError) as info:
         AtlasStore(f"mongodb://user:{SECRET}@127.0.0.1:notaport/", COLLECTION)
     assert SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["", "a$b", "leafsearch_manifests"])
+def test_invalid_collection_name_rejected(name: str) -> None:
+    with pytest.raises(ConfigurationError, match="invalid collection name"):
+        AtlasStore("mongodb://127.0.0.1:27017/", name)

@@ -98,8 +98,11 @@ class AtlasStore:
         ``update_index`` lets :meth:`prepare` replace an existing index whose definition
         differs; without it such an index raises :class:`ConfigurationError`.
         """
-        if not collection or "$" in collection:
-            raise ConfigurationError(f"invalid collection name {collection!r}")
+        if not collection or "$" in collection or collection == MANIFEST_COLLECTION:
+            raise ConfigurationError(
+                f"invalid collection name {collection!r}: it must be non-empty, contain no '$' "
+                f"and differ from {MANIFEST_COLLECTION!r}, where leafsearch keeps manifests"
+            )
         self._server = redact_uri(uri)
         self._owns_client = client is None
         if client is None:
