@@ -89,16 +89,16 @@ def definition_differences(existing: Any, expected: dict[str, Any]) -> list[str]
     if not isinstance(existing, dict) or not isinstance(existing.get("fields"), list):
         return [f"the existing definition has no list of fields: {existing!r}"]
     current = _fields_by_path(existing["fields"])
-    wanted = _fields_by_path(expected["fields"])
+    expected_fields = _fields_by_path(expected["fields"])
 
     differences: list[str] = []
-    for path in sorted(wanted.keys() - current.keys()):
-        differences.append(f"missing {wanted[path]['type']} field {path!r}")
-    for path in sorted(current.keys() - wanted.keys()):
+    for path in sorted(expected_fields.keys() - current.keys()):
+        differences.append(f"missing {expected_fields[path]['type']} field {path!r}")
+    for path in sorted(current.keys() - expected_fields.keys()):
         differences.append(f"unexpected {current[path]['type']} field {path!r}")
-    for path in sorted(current.keys() & wanted.keys()):
-        for key in sorted(current[path].keys() | wanted[path].keys()):
-            have, want = current[path].get(key, _UNSET), wanted[path].get(key, _UNSET)
+    for path in sorted(current.keys() & expected_fields.keys()):
+        for key in sorted(current[path].keys() | expected_fields[path].keys()):
+            have, want = current[path].get(key, _UNSET), expected_fields[path].get(key, _UNSET)
             if have != want:
                 differences.append(f"field {path!r}: {key} is {have!r}, expected {want!r}")
     return differences

@@ -67,8 +67,8 @@ DEFAULT_INDEX_WAIT_TIMEOUT = 600.0
 DEFAULT_POLL_INTERVAL = 2.0
 # Ids per $in query when reading hashes or checking index visibility.
 ID_CHUNK = 1000
-# Remembered content hashes (see wait_until_searchable); older ids beyond this fall back to
-# matching on _id alone, so memory stays bounded when nobody waits.
+# Content hashes kept for wait_until_searchable. Beyond this count the oldest ids are
+# matched on _id alone, so memory stays bounded when no caller waits.
 MAX_REMEMBERED_HASHES = 100_000
 NAMESPACE_EXISTS = 48
 DEFAULT_RETRY_POLICY = RetryPolicy()
@@ -161,14 +161,14 @@ class AtlasStore:
             IndexBuildFailedError: if the server reports the index as FAILED.
             IndexTimeoutError: if the index is not queryable within ``index_wait_timeout``.
         """
-        wanted = build_index_definition(layout, quantization=self._quantization)
+        expected_definition = build_index_definition(layout, quantization=self._quantization)
         self._layout = layout
         self._create_collection()
 
         existing = self._list_index()
         updated = False
         if existing is None:
-            model = SearchIndexModel(definition=wanted, name=self.index_name, type="vectorSearch")
+            model = SearchIndexModel(definition=expected_definition, name=self.index_name, type="vectorSearch")
             self._call("create search index", lambda: self._collection.create_search_index(model))
             logger.info("created vector search index %r on %s", self.index_name, self._namespace)
         else:
@@ -178,7 +178,7 @@ class AtlasStore:
                     "index, not vectorSearch; drop it or choose another index name"
                 )
             current = existing.get("latestDefinition", existing.get("definition"))
-            differences = definition_differences(current, wanted)
+            differences = definition_differences(current, expected_definition)
             if differences and not self._update_index:
                 raise ConfigurationError(
                     f"vector search index {self.index_name!r} on {self._namespace} has another "
@@ -188,7 +188,7 @@ class AtlasStore:
             if differences:
                 self._call(
                     "update search index",
-                    lambda: self._collection.update_search_index(self.index_name, wanted),
+                    lambda: self._collection.update_search_index(self.index_name, expected_definition),
                 )
                 logger.info(
                     "updated vector search index %r on %s: %s",
@@ -197,7 +197,7 @@ class AtlasStore:
                     "; ".join(differences),
                 )
                 updated = True
-        self.wait_until_index_ready(expected=wanted if updated else None)
+        self.wait_until_index_ready(expected=expected_definition if updated else None)
 
     def wait_until_index_ready(
         self, timeout: float | None = None, *, expected: dict[str, Any] | None = None
