@@ -88,6 +88,8 @@ def visibility_pipeline(
     also has to carry that ``content_hash``, so a replaced document counts only once its
     new version is indexed.
     """
+    # NOTE: not yet run against a live mongot. The index declares _id and content_hash as
+    # filter fields for this query; the wire tests check only what pymongo sends.
     known = [record_id for record_id in ids if record_id in written_hashes]
     unknown = [record_id for record_id in ids if record_id not in written_hashes]
     clauses: list[dict[str, Any]] = []
