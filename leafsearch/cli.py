@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", parents=[common], help="index a BEIR dataset and report retrieval metrics per mode")
     evaluate.add_argument("path", help="BEIR dataset folder (corpus.jsonl[.gz], queries.jsonl, qrels/)")
     evaluate.add_argument("--split", default="test", help="qrels split (default: test)")
-    evaluate.add_argument("--modes", default=",".join(SEARCH_MODES), help="comma-separated modes (default: all)")
+    evaluate.add_argument("--modes", type=_mode_list, default=list(SEARCH_MODES), help="comma-separated modes (default: all)")
     evaluate.add_argument("--approximate", action="store_true", help="use approximate search instead of exact")
     evaluate.add_argument("--truncate-dim", type=int, default=DEFAULT_TRUNCATE_DIM, help=f"Matryoshka dimensions when indexing (default: {DEFAULT_TRUNCATE_DIM})")
     evaluate.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"documents per indexing batch (default: {DEFAULT_BATCH_SIZE})")
@@ -81,10 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from dotenv import load_dotenv
+def _mode_list(value: str) -> list[str]:
+    try:
+        return list(check_modes([mode.strip() for mode in value.split(",") if mode.strip()]))
+    except LeafsearchError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
-    load_dotenv(override=False)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from dotenv import find_dotenv, load_dotenv
+
+    # Without usecwd, find_dotenv searches from this module's directory, not the user's.
+    load_dotenv(find_dotenv(usecwd=True), override=False)
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -184,7 +192,7 @@ def _search(collection: Collection, args: argparse.Namespace) -> int:
 
 
 def _evaluate(collection: Collection, args: argparse.Namespace) -> int:
-    modes = check_modes([mode.strip() for mode in args.modes.split(",") if mode.strip()])
+    modes = args.modes
     beir = load_beir_queries(args.path, args.split)
     report = collection.index(
         args.path,

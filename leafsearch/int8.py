@@ -99,7 +99,7 @@ def int8_scores(
     query32 = query.astype(np.int32)
     if similarity == "euclidean":
         squared = np.sum((rows32 - query32) ** 2, axis=-1, dtype=np.int64)
-        return (1.0 / (1.0 + squared)).astype(np.float32)
+        return np.asarray(1.0 / (1.0 + squared), dtype=np.float32)
     dots = (rows32 @ query32).astype(np.float64)
     if similarity == "dotProduct":
         return (0.5 + dots / (rows.shape[-1] * 2.0**15)).astype(np.float32)

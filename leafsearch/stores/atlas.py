@@ -84,7 +84,7 @@ class AtlasStore:
         *,
         database: str = DEFAULT_DATABASE,
         index_name: str | None = None,
-        server_selection_timeout_ms: int = DEFAULT_SERVER_SELECTION_TIMEOUT_MS,
+        server_selection_timeout_ms: int | None = None,
         max_time_ms: int = DEFAULT_MAX_TIME_MS,
         index_wait_timeout: float = DEFAULT_INDEX_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -106,12 +106,15 @@ class AtlasStore:
         self._server = redact_uri(uri)
         self._owns_client = client is None
         if client is None:
+            # A keyword argument overrides the same option in the URI, so the default applies
+            # only when the URI does not set serverSelectionTimeoutMS itself.
+            options: dict[str, Any] = {"appname": "leafsearch"}
+            if server_selection_timeout_ms is not None:
+                options["serverSelectionTimeoutMS"] = server_selection_timeout_ms
+            elif "serverselectiontimeoutms=" not in uri.lower():
+                options["serverSelectionTimeoutMS"] = DEFAULT_SERVER_SELECTION_TIMEOUT_MS
             try:
-                client = MongoClient(
-                    uri,
-                    serverSelectionTimeoutMS=server_selection_timeout_ms,
-                    appname="leafsearch",
-                )
+                client = MongoClient(uri, **options)
             except (PyMongoConfigurationError, ValueError) as exc:
                 raise ConfigurationError(
                     f"invalid MongoDB connection string {self._server}: {redact_text(str(exc))}"
