@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leafsearch.errors import ManifestMismatchError
+from leafsearch.int8 import Int8Ranges
 from leafsearch.types import Layout, Similarity
 
 MANIFEST_FORMAT = 1
@@ -27,18 +28,38 @@ class Manifest:
     document_count: int = 0
     model_mismatch_override: bool = False
     format: int = MANIFEST_FORMAT
+    # Optional int8 representation, with per-dimension ranges [low, high] calibrated on
+    # the first indexed documents.
+    int8: bool = False
+    int8_ranges: list[list[float]] | None = None
+    # Generation of the stored vectors that searches use, and the manifest (as a dict) of a
+    # newer generation that is being backfilled but not yet searched.
+    generation: int = 1
+    pending: dict[str, Any] | None = None
+    previous_generations: list[int] = field(default_factory=list)
+    # "torch" or "onnx-int8": how the query encoder runs.
+    query_backend: str = "torch"
 
     @property
     def binary_bits(self) -> int:
         return self.dims
 
     def layout(self) -> Layout:
-        return Layout(
+        return Layout.for_generation(
+            self.generation,
             dims=self.dims,
             truncate_dim=self.truncate_dim,
             similarity=self.similarity,
             filter_fields=tuple(self.filter_fields),
+            int8=self.int8,
         )
+
+    def ranges(self) -> Int8Ranges | None:
+        """Return the int8 calibration ranges, or None before calibration."""
+        return Int8Ranges.from_lists(self.int8_ranges) if self.int8_ranges else None
+
+    def pending_manifest(self) -> Manifest | None:
+        return Manifest.from_dict(self.pending) if self.pending else None
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -76,7 +97,7 @@ def check_query_model(
 def check_document_settings(manifest: Manifest, requested: Manifest) -> None:
     """Raise :class:`ManifestMismatchError` if indexing with ``requested`` would mix vectors."""
     differences = []
-    for name in ("document_model", "dims", "truncate_dim", "similarity"):
+    for name in ("document_model", "dims", "truncate_dim", "similarity", "int8"):
         stored, wanted = getattr(manifest, name), getattr(requested, name)
         if stored != wanted:
             differences.append(f"{name} {stored!r} (stored) vs {wanted!r} (requested)")
@@ -84,5 +105,6 @@ def check_document_settings(manifest: Manifest, requested: Manifest) -> None:
         raise ManifestMismatchError(
             "the collection was built with other settings: "
             + "; ".join(differences)
-            + ". Index into a new collection (--collection NAME) or drop this one"
+            + ". Migrate the collection to the new settings (leafsearch migrate), index into a "
+            "new collection (--collection NAME), or drop this one"
         )

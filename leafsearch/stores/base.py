@@ -7,11 +7,11 @@ change of configuration only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from leafsearch.manifest import Manifest
-from leafsearch.types import EncodedBatch, Hit, Layout, SearchRequest, WriteReport
+from leafsearch.types import BackfillBatch, EncodedBatch, Hit, Layout, SearchRequest, WriteReport
 
 
 class VectorStore(Protocol):
@@ -55,6 +55,45 @@ class VectorStore(Protocol):
 
     def drop(self) -> None:
         """Delete the collection, its manifest and its indexes."""
+        ...
+
+    # -- generations: re-embedding with another model or other settings -----------------
+    #
+    # A new generation gets its own vector fields (and, on Atlas, its own search index).
+    # Searches keep using the active generation, the one ``prepare`` was last called with,
+    # until the caller switches the manifest over; nothing ever mixes two generations in
+    # one field.
+
+    def prepare_generation(self, layout: Layout) -> None:
+        """Create the fields, files or index of a new generation without activating it."""
+        ...
+
+    def iter_backfill(self, layout: Layout, batch_size: int) -> Iterator[BackfillBatch]:
+        """Yield the documents that lack ``layout``'s vectors, ``batch_size`` at a time.
+
+        Each batch must be passed to :meth:`write_backfill` before the next is requested.
+        After a crash, a new call resumes with the documents still missing.
+        """
+        ...
+
+    def write_backfill(self, layout: Layout, batch: BackfillBatch, vectors: EncodedBatch) -> None:
+        """Store ``layout``'s vectors for the documents of ``batch``, all or nothing."""
+        ...
+
+    def generation_count(self, layout: Layout) -> int:
+        """Return how many documents have ``layout``'s vectors."""
+        ...
+
+    def wait_until_generation_ready(self, layout: Layout, timeout: float) -> None:
+        """Block until ``layout``'s index can serve searches, or raise after ``timeout``."""
+        ...
+
+    def drop_generation(self, layout: Layout) -> None:
+        """Delete ``layout``'s vectors and index. It must not be the active generation."""
+        ...
+
+    def index_status(self, layout: Layout) -> str:
+        """Return a one-line state of ``layout``'s search index, for status reports."""
         ...
 
     def close(self) -> None:
