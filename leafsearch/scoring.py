@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from leafsearch.quantization import hamming_distances
+from leafsearch.quantization import hamming_distances_int32
 from leafsearch.types import Similarity
 
 
@@ -42,17 +42,56 @@ def unit_cosine_scores(
     """Score unit-norm rows against a unit-norm query: ``(1 + dot) / 2``.
 
     For unit vectors this equals the cosine formula and skips the norm computation, which is
-    what the stores use on their own normalized vectors.
+    what the stores use on their own normalized vectors. The dot products come from one
+    float32 matrix-vector product, and the formula is applied in place on its result.
     """
-    return np.maximum((1.0 + rows @ query) * np.float32(0.5), 0.0).astype(np.float32, copy=False)
+    scores = np.asarray(rows @ np.asarray(query, dtype=np.float32), dtype=np.float32)
+    scores += np.float32(1.0)
+    scores *= np.float32(0.5)
+    return np.maximum(scores, np.float32(0.0), out=scores)
 
 
 def bit_scores(
     packed_rows: npt.NDArray[np.uint8], packed_query: npt.NDArray[np.uint8], bits: int
 ) -> npt.NDArray[np.float32]:
     """Score packed-bit rows against a packed-bit query: ``1 - hamming / bits``."""
-    distances = hamming_distances(packed_rows, packed_query)
-    return (1.0 - distances / np.float32(bits)).astype(np.float32)
+    return _hamming_to_scores(hamming_distances_int32(packed_rows, packed_query), bits)
+
+
+def bit_top_k(
+    packed_rows: npt.NDArray[np.uint8],
+    packed_query: npt.NDArray[np.uint8],
+    bits: int,
+    k: int,
+    mask: npt.NDArray[np.bool_] | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Return the rows with the ``k`` best bit scores and those scores, best first.
+
+    Only rows where ``mask`` is true take part. The result equals ``top_k`` over
+    :func:`bit_scores` (ties keep the lower row first). Because Hamming distances are small
+    integers, a histogram of the distances finds the k-th distance in one pass instead of a
+    partition of the float scores.
+    """
+    distances = hamming_distances_int32(packed_rows, packed_query)
+    excluded = bits + 1
+    if mask is not None and not mask.all():
+        np.putmask(distances, ~mask, np.int32(excluded))
+    counts = np.cumsum(np.bincount(distances, minlength=excluded + 1)[:excluded])
+    k = min(k, int(counts[-1]) if counts.size else 0)
+    if k <= 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    threshold = int(np.searchsorted(counts, k))
+    candidates = np.flatnonzero(distances <= threshold)
+    order = np.lexsort((candidates, distances[candidates]))[:k]
+    best = candidates[order].astype(np.int64, copy=False)
+    return best, _hamming_to_scores(distances[best], bits)
+
+
+def _hamming_to_scores(distances: npt.NDArray[np.int32], bits: int) -> npt.NDArray[np.float32]:
+    scores = distances.astype(np.float32)
+    scores *= np.float32(-1.0 / bits)
+    scores += np.float32(1.0)
+    return scores
 
 
 def top_k(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.int64]:
@@ -61,21 +100,19 @@ def top_k(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.int64]:
     Ties keep the lower index first, so two stores that hold the same rows in the same order
     return the same ranking.
     """
-    k = min(k, scores.shape[0])
+    count = scores.shape[0]
+    k = min(k, count)
     if k <= 0:
         return np.empty(0, dtype=np.int64)
-    if k < scores.shape[0]:
-        # argpartition picks arbitrarily among ties at the boundary, so take every row above
-        # the k-th score and fill up with the lowest-index rows equal to it.
-        negated = -scores
-        boundary = np.partition(negated, k - 1)[k - 1]
-        above = np.flatnonzero(negated < boundary)
-        tied = np.flatnonzero(negated == boundary)[: k - above.size]
-        candidates = np.concatenate([above, tied])
+    if k < count:
+        # argpartition picks arbitrarily among ties at the boundary, so take every row at or
+        # above the k-th score and let the sort below keep the lowest-index tied rows.
+        boundary = scores[np.argpartition(scores, count - k)[count - k]]
+        candidates = np.flatnonzero(scores >= boundary)
     else:
-        candidates = np.arange(scores.shape[0])
-    order = np.lexsort((candidates, -scores[candidates]))
-    return candidates[order].astype(np.int64)
+        candidates = np.arange(count)
+    order = np.lexsort((candidates, -scores[candidates]))[:k]
+    return candidates[order].astype(np.int64, copy=False)
 
 
 def rescore(

@@ -32,9 +32,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from leafsearch.ann import ANN_MIN_ROWS, HnswIndex, faiss_available, selective
 from leafsearch.errors import StoreError
 from leafsearch.manifest import Manifest
-from leafsearch.scoring import bit_scores, float_scores, rescore, top_k, unit_cosine_scores
+from leafsearch.scoring import bit_top_k
+from leafsearch.stores.embedded_search import ann_top, exact_float_top, rescore_top
 from leafsearch.types import EncodedBatch, Hit, Layout, SearchRequest, WriteReport
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ class _Snapshot:
     truncated: npt.NDArray[np.float32]
     binary: npt.NDArray[np.uint8]
     live: npt.NDArray[np.bool_]
+    live_count: int
     metadata: dict[int, dict[str, Any]] | None = None
 
 
@@ -86,6 +89,8 @@ class EmbeddedStore:
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
         self._layout: Layout | None = None
+        self._ann: HnswIndex | None = None
+        self._ann_unavailable_logged = False
         manifest = self.read_manifest()
         if manifest is not None:
             self._layout = manifest.layout()
@@ -163,42 +168,106 @@ class EmbeddedStore:
         self._db.close()
 
     # -- search ---------------------------------------------------------------------------
+    # The search path: search, build_ann_index and the helpers down to _map. Writes never
+    # call into it, except that _current_snapshot reads the committed row count.
 
     def search(self, request: SearchRequest) -> list[Hit]:
         layout = self._require_layout()
         snapshot = self._current_snapshot(layout)
         if snapshot.rows == 0:
             return []
-        mask = snapshot.live
+        mask = self._search_mask(snapshot, layout, request)
+        vectors = request.vectors
+
+        if request.mode == "rescore":
+            rows, scores = rescore_top(
+                snapshot.binary,
+                snapshot.full,
+                vectors.binary,
+                vectors.full,
+                layout.binary_bits,
+                layout.similarity,
+                request.rescore_candidates,
+                request.limit,
+                mask,
+            )
+        elif request.mode == "binary":
+            rows, scores = bit_top_k(
+                snapshot.binary, vectors.binary, layout.binary_bits, request.limit, mask
+            )
+        elif request.mode == "full" and self._use_ann(snapshot, request, mask):
+            rows, scores = ann_top(
+                self._ann_index(snapshot, layout),
+                snapshot.full,
+                vectors.full,
+                layout.similarity,
+                request.limit,
+                request.num_candidates or request.limit,
+                mask,
+            )
+        else:
+            full = request.mode == "full"
+            rows, scores = exact_float_top(
+                snapshot.full if full else snapshot.truncated,
+                vectors.full if full else vectors.truncated,
+                layout.similarity,
+                request.limit,
+                mask,
+            )
+        return self._hits(rows, scores)
+
+    def build_ann_index(self) -> int:
+        """Build or extend the HNSW graph over every committed row now; return its row count.
+
+        Without this call the graph is built on the first approximate search that needs it.
+        """
+        layout = self._require_layout()
+        snapshot = self._current_snapshot(layout)
+        return self._ann_index(snapshot, layout).rows
+
+    def _use_ann(
+        self, snapshot: _Snapshot, request: SearchRequest, mask: npt.NDArray[np.bool_] | None
+    ) -> bool:
+        """Return whether a full-vector search goes to the HNSW graph instead of a scan.
+
+        Exact requests, collections under ANN_MIN_ROWS live documents and selective filters
+        scan; so does every search when faiss is not installed.
+        """
+        if request.exact or request.num_candidates is None or snapshot.live_count < ANN_MIN_ROWS:
+            return False
+        if mask is not None and selective(int(np.count_nonzero(mask)), snapshot.live_count):
+            return False
+        if not faiss_available():
+            if not self._ann_unavailable_logged:
+                logger.warning(
+                    "faiss is not installed, so %s is searched exactly; install "
+                    "'leafsearch[ann]' for approximate search",
+                    self.path,
+                )
+                self._ann_unavailable_logged = True
+            return False
+        return True
+
+    def _ann_index(self, snapshot: _Snapshot, layout: Layout) -> HnswIndex:
+        index = self._ann
+        if index is None or index.dims != layout.dims:
+            index = self._ann = HnswIndex(self.path, layout.dims)
+        # Row count decides staleness: rows are append-only, so extra rows are added.
+        index.sync(snapshot.full)
+        return index
+
+    def _search_mask(
+        self, snapshot: _Snapshot, layout: Layout, request: SearchRequest
+    ) -> npt.NDArray[np.bool_] | None:
+        """Return the rows a request may return, or ``None`` when every row qualifies."""
+        mask = None if snapshot.live_count == snapshot.rows else snapshot.live
         if request.filter:
             from leafsearch.filters import compile_filter, validate_filter
 
             validate_filter(request.filter, layout.filter_fields)
-            mask = mask & self._filter_mask(snapshot, compile_filter(request.filter))
-
-        if request.mode == "rescore":
-            scores = bit_scores(snapshot.binary, request.vectors.binary, layout.binary_bits)
-            candidates = _masked_top_k(scores, mask, request.rescore_candidates)
-            order, final = rescore(
-                np.asarray(snapshot.full[candidates]),
-                request.vectors.full,
-                layout.similarity,
-                request.limit,
-            )
-            return self._hits(candidates[order], final)
-
-        if request.mode == "binary":
-            scores = bit_scores(snapshot.binary, request.vectors.binary, layout.binary_bits)
-        else:
-            rows = snapshot.full if request.mode == "full" else snapshot.truncated
-            query = request.vectors.full if request.mode == "full" else request.vectors.truncated
-            if layout.similarity == "euclidean":
-                scores = float_scores(rows, query, "euclidean")
-            else:
-                # Stored and query vectors have unit norm, so cosine and dotProduct coincide.
-                scores = unit_cosine_scores(rows, query)
-        best = _masked_top_k(scores, mask, request.limit)
-        return self._hits(best, scores[best])
+            matched = self._filter_mask(snapshot, compile_filter(request.filter))
+            mask = matched if mask is None else mask & matched
+        return mask
 
     def iter_documents(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """Yield ``(id, text, metadata)`` for every document, in row order."""
@@ -240,13 +309,25 @@ class EmbeddedStore:
         snapshot = self._snapshot
         if snapshot is not None and snapshot.rows == rows:
             return snapshot
-        live = np.zeros(rows, dtype=bool)
-        live_rows = np.fromiter(
-            (row for (row,) in self._db.execute("SELECT row FROM docs")), dtype=np.int64
-        )
-        live[live_rows[live_rows < rows]] = True
+        # One statement reads the row count and the document count from the same database
+        # snapshot. Rows are unique and below the committed count, so as many documents as
+        # rows means every row is live, which skips reading one row number per document.
+        rows, documents = self._db.execute(
+            "SELECT (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'rows'), "
+            "(SELECT COUNT(*) FROM docs)"
+        ).fetchone()
+        rows = int(rows or 0)
+        if documents >= rows:
+            live = np.ones(rows, dtype=bool)
+        else:
+            live = np.zeros(rows, dtype=bool)
+            live_rows = np.fromiter(
+                (row for (row,) in self._db.execute("SELECT row FROM docs")), dtype=np.int64
+            )
+            live[live_rows[live_rows < rows]] = True
         snapshot = _Snapshot(
             rows=rows,
+            live_count=int(np.count_nonzero(live)),
             full=self._map("full.f32", np.float32, rows, layout.dims),
             truncated=self._map("truncated.f32", np.float32, rows, layout.truncate_dim),
             binary=self._map("binary.u8", np.uint8, rows, layout.binary_bytes),
@@ -350,12 +431,3 @@ class EmbeddedStore:
         except sqlite3.Error as exc:
             raise StoreError(f"writing to {self.path / 'docs.sqlite'} failed: {exc}") from exc
 
-
-def _masked_top_k(
-    scores: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_], k: int
-) -> npt.NDArray[np.int64]:
-    """Return the rows of the ``k`` best scores among rows where ``mask`` is true."""
-    if not mask.all():
-        scores = np.where(mask, scores, -np.inf).astype(np.float32)
-    best = top_k(scores, k)
-    return best[np.isfinite(scores[best])]
