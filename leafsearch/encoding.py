@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from leafsearch.errors import EncodingError, ModelLoadError
+from leafsearch.onnx_backend import OnnxQueryEncoder, check_backend
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -108,9 +109,13 @@ class Encoder:
         device: str | None = None,
         query_prompt: str | None = MODEL_PROMPT,
         batch_size: int = 32,
+        backend: str = "torch",
     ) -> None:
         self.model_name = resolve_model_name(model)
         self.batch_size = batch_size
+        # Queries only: documents are always encoded by the torch model.
+        self.backend = check_backend(backend)
+        self._onnx: OnnxQueryEncoder | None = None
         self._model = load_sentence_transformer(model, device)
         if query_prompt is MODEL_PROMPT:
             query_prompt = self._model.prompts.get("query") or known_query_prompt(model)
@@ -145,11 +150,18 @@ class Encoder:
         for text in texts:
             if not text.strip():
                 raise EncodingError("query text is empty; pass a non-empty query")
-        vectors = self._encode(texts, prompt=self.query_prompt)
+        vectors = self._encode_query_texts(texts)
         norms = np.linalg.norm(vectors, axis=-1)
         if not np.all(np.isfinite(vectors)) or np.any(norms == 0):
             raise EncodingError(f"model {self.model_name!r} produced a zero or non-finite vector")
         return (vectors / norms[:, None]).astype(np.float32, copy=False)
+
+    def _encode_query_texts(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        if self.backend == "onnx":
+            if self._onnx is None:
+                self._onnx = OnnxQueryEncoder(self._model)
+            return self._onnx.encode(texts, self.query_prompt)
+        return self._encode(texts, prompt=self.query_prompt)
 
     def encode_documents(self, texts: Sequence[str]) -> DocumentEncoding:
         """Encode document texts without a prompt.

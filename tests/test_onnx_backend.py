@@ -1,0 +1,45 @@
+"""The int8 ONNX query encoder agrees with the float32 torch model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from leafsearch.errors import ConfigurationError
+from leafsearch.onnx_backend import check_backend
+
+SENTENCES = [
+    "what is the capital of france",
+    "how do vaccines train the immune system",
+    "BRCA1 mutations and breast cancer risk",
+    "The quick brown fox jumps over the lazy dog near the river bank.",
+    "a",
+]
+
+
+def test_unknown_backend_rejected() -> None:
+    with pytest.raises(ConfigurationError, match="openvino"):
+        check_backend("openvino")
+
+
+def test_onnx_int8_cosine_to_torch(
+    minilm_path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("onnxruntime", reason="the onnx backend needs onnxruntime (the 'onnx' extra)")
+    pytest.importorskip("onnx", reason="the onnx backend needs onnx (the 'onnx' extra)")
+    from leafsearch.encoding import Encoder
+
+    monkeypatch.setenv("LEAFSEARCH_ONNX_CACHE", str(tmp_path))
+    torch_encoder = Encoder(minilm_path, device="cpu", query_prompt="query: ")
+    onnx_encoder = Encoder(minilm_path, device="cpu", query_prompt="query: ", backend="onnx")
+
+    expected = torch_encoder.encode_queries(SENTENCES)
+    actual = onnx_encoder.encode_queries(SENTENCES)
+
+    assert actual.shape == expected.shape
+    cosines = np.sum(actual * expected, axis=1)
+    assert cosines.mean() >= 0.99
+    assert cosines.min() >= 0.97
+    assert list(tmp_path.glob("*/model_qint8.onnx"))
