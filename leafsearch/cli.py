@@ -19,12 +19,13 @@ from leafsearch.evaluation import (
     check_modes,
     format_table,
     load_beir_queries,
+    quality_retention,
     run_ids,
     score_run,
 )
 from leafsearch.indexing import DEFAULT_BATCH_SIZE, IndexReport
 from leafsearch.readers import ReaderOptions
-from leafsearch.types import SEARCH_MODES
+from leafsearch.types import INT8_MODES, SEARCH_MODES
 
 logger = logging.getLogger("leafsearch.cli")
 
@@ -42,8 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--query-model", help="query model hub id or local directory (default: $LEAFSEARCH_QUERY_MODEL, the collection's, MongoDB/mdbr-leaf-mt)")
     common.add_argument("--document-model", help="document model hub id or local directory (default: $LEAFSEARCH_DOCUMENT_MODEL, the query model)")
     common.add_argument("--query-prompt", help="override the query prompt; pass '' for none")
-    common.add_argument("--device", help="torch device for the models: cpu, cuda, mps (default: automatic)")
+    common.add_argument("--device", help="torch device for the models: auto, cpu, cuda, cuda:N or mps (default: auto)")
+    common.add_argument("--processes", type=int, default=1, help="encoder processes for documents; with --device cuda, one per GPU (default: 1)")
     common.add_argument("--allow-model-mismatch", action="store_true", help="search with a query model other than the collection's (same dimensions only)")
+    common.add_argument("--allow-unaligned-models", action="store_true", help="accept a query/document model pair that is not a known aligned pair (recorded in the manifest)")
     common.add_argument("--json", action="store_true", help="print machine-readable JSON")
     common.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
 
@@ -60,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--truncate-dim", type=int, default=DEFAULT_TRUNCATE_DIM, help=f"dimensions kept in the Matryoshka-truncated vector (default: {DEFAULT_TRUNCATE_DIM})")
     index.add_argument("--similarity", default="cosine", choices=["cosine", "dotProduct", "euclidean"], help="vector similarity (default: cosine)")
     index.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"documents encoded and written per batch (default: {DEFAULT_BATCH_SIZE})")
+    index.add_argument("--int8", action="store_true", default=None, help="also store int8 vectors (ranges calibrated on the first 1,000 documents)")
     index.add_argument("--quiet", action="store_true", help="hide the progress bar")
 
     search = commands.add_parser("search", parents=[common], help="search a collection")
@@ -77,7 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--approximate", action="store_true", help="use approximate search instead of exact")
     evaluate.add_argument("--truncate-dim", type=int, default=DEFAULT_TRUNCATE_DIM, help=f"Matryoshka dimensions when indexing (default: {DEFAULT_TRUNCATE_DIM})")
     evaluate.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"documents per indexing batch (default: {DEFAULT_BATCH_SIZE})")
+    evaluate.add_argument("--int8", action="store_true", default=None, help="also store int8 vectors, so the int8 modes are evaluated")
     evaluate.add_argument("--quiet", action="store_true", help="hide the progress bar")
+
+    migrate = commands.add_parser("migrate", parents=[common], help="re-embed a collection with other models or settings, then switch searches over")
+    migrate.add_argument("--truncate-dim", type=int, help="new Matryoshka dimensions")
+    migrate.add_argument("--similarity", choices=["cosine", "dotProduct", "euclidean"], help="new vector similarity")
+    int8_group = migrate.add_mutually_exclusive_group()
+    int8_group.add_argument("--int8", action="store_true", default=None, help="add int8 vectors")
+    int8_group.add_argument("--no-int8", dest="int8", action="store_false", help="stop storing int8 vectors")
+    migrate.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"documents per backfill batch (default: {DEFAULT_BATCH_SIZE})")
+    migrate.add_argument("--drop-old", action="store_true", help="delete earlier generations after switching over")
+    migrate.add_argument("--abort", action="store_true", help="discard an unfinished migration")
+    migrate.add_argument("--quiet", action="store_true", help="hide the progress bar")
+
+    commands.add_parser("status", parents=[common], help="show the manifest, documents per generation and index states")
     return parser
 
 
@@ -109,7 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    options: dict[str, Any] = {"device": args.device, "allow_model_mismatch": args.allow_model_mismatch}
+    options: dict[str, Any] = {
+        "device": args.device,
+        "allow_model_mismatch": args.allow_model_mismatch,
+        "allow_unaligned_models": args.allow_unaligned_models,
+        "processes": args.processes,
+    }
     if args.query_prompt is not None:
         options["query_prompt"] = args.query_prompt or None
     collection_name = args.collection
@@ -126,6 +149,10 @@ def _run(args: argparse.Namespace) -> int:
             return _index(collection, args)
         if args.command == "search":
             return _search(collection, args)
+        if args.command == "migrate":
+            return _migrate(collection, args)
+        if args.command == "status":
+            return _status(collection, args)
         return _evaluate(collection, args)
 
 
@@ -139,6 +166,7 @@ def _index(collection: Collection, args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         progress=False if args.quiet else None,
         reader_options=reader_options,
+        int8=args.int8,
     )
     _print_report(report, args.json)
     return EXIT_OK if report.ok else EXIT_BAD_RECORDS
@@ -191,26 +219,70 @@ def _search(collection: Collection, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _migrate(collection: Collection, args: argparse.Namespace) -> int:
+    report = collection.migrate(
+        truncate_dim=args.truncate_dim,
+        similarity=args.similarity,
+        int8=args.int8,
+        batch_size=args.batch_size,
+        progress=False if args.quiet else None,
+        drop_old=args.drop_old,
+        abort=args.abort,
+    )
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    elif args.abort:
+        print(f"discarded the unfinished generation {report.generation}")
+    else:
+        if report.switched:
+            print(f"re-embedded {report.backfilled} documents; searches now use generation {report.generation} ({report.total} documents)")
+        if report.dropped:
+            print(f"dropped generation(s) {', '.join(map(str, report.dropped))}")
+    return EXIT_OK
+
+
+def _status(collection: Collection, args: argparse.Namespace) -> int:
+    status = collection.status()
+    if args.json:
+        print(json.dumps(status, indent=2, default=str))
+        return EXIT_OK
+    manifest = status["manifest"]
+    print(f"documents: {status['documents']}")
+    for key in ("query_model", "document_model", "query_prompt", "dims", "truncate_dim", "similarity", "int8", "filter_fields", "library_version"):
+        print(f"{key}: {manifest.get(key)}")
+    for generation in status["generations"]:
+        print(
+            f"generation {generation['generation']} ({generation['role']}): {generation['documents']} documents, "
+            f"{generation['document_model']}; index: {generation['index']}"
+        )
+    return EXIT_OK
+
+
 def _evaluate(collection: Collection, args: argparse.Namespace) -> int:
-    modes = args.modes
     beir = load_beir_queries(args.path, args.split)
     report = collection.index(
         args.path,
         truncate_dim=args.truncate_dim,
         batch_size=args.batch_size,
         progress=False if args.quiet else None,
+        int8=args.int8,
     )
+    manifest = collection.manifest
+    modes = [mode for mode in args.modes if manifest is not None and (manifest.int8 or mode not in INT8_MODES)]
     query_ids = list(beir.queries)
     texts = [beir.queries[qid] for qid in query_ids]
     results: dict[str, dict[str, float]] = {}
     for mode in modes:
         hits = collection.search_many(texts, EVAL_DEPTH, mode=mode, exact=not args.approximate)
         results[mode] = score_run(run_ids(hits, query_ids), beir.qrels)
+    retention = quality_retention(results)
     if args.json:
-        print(json.dumps({"dataset": str(args.path), "queries": len(query_ids), "documents": collection.count(), "exact": not args.approximate, "index": report.to_dict(), "metrics": results}, indent=2))
+        print(json.dumps({"dataset": str(args.path), "queries": len(query_ids), "documents": collection.count(), "exact": not args.approximate, "index": report.to_dict(), "metrics": results, "ndcg@10_retention": retention}, indent=2))
     else:
         print(f"{len(query_ids)} queries, {collection.count()} documents, {'approximate' if args.approximate else 'exact'} search")
         print(format_table(results))
+        if retention:
+            print("nDCG@10 kept against full float vectors: " + ", ".join(f"{mode} {value:.1%}" for mode, value in retention.items()))
     return EXIT_OK if report.ok else EXIT_BAD_RECORDS
 
 

@@ -7,9 +7,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from leafsearch import __version__
 from leafsearch.config import (
     DEFAULT_COLLECTION,
@@ -22,15 +19,17 @@ from leafsearch.config import (
     resolve_store,
 )
 from leafsearch.encoding import DEFAULT_QUERY_MODEL, MODEL_PROMPT, Encoder, resolve_model_name
-from leafsearch.errors import StoreError
+from leafsearch.errors import InvalidQueryError, StoreError
 from leafsearch.indexing import DEFAULT_BATCH_SIZE, IndexReport, index_records, prepare_collection
 from leafsearch.manifest import Manifest, check_query_model
-from leafsearch.quantization import pack_sign_bits, truncate
+from leafsearch.migration import MigrationReport
+from leafsearch.model_pairs import check_model_pair, expand_alias
 from leafsearch.readers import BadRecord, ReaderOptions, SourceRecord, read_corpus
+from leafsearch.representations import query_vectors
 from leafsearch.search_params import check_mode, default_rescore_candidates, resolve_num_candidates
 from leafsearch.stores import open_store
 from leafsearch.stores.base import VectorStore
-from leafsearch.types import Hit, QueryVectors, SearchMode, SearchRequest
+from leafsearch.types import INT8_MODES, Hit, SearchMode, SearchRequest
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +57,14 @@ class Collection:
         query_prompt: str | None = MODEL_PROMPT,
         device: str | None = None,
         allow_model_mismatch: bool = False,
+        allow_unaligned_models: bool = False,
+        processes: int = 1,
     ) -> None:
         self.store = store
-        self._query_model = query_model
-        self._document_model = document_model
+        self._query_model = expand_alias(query_model) if query_model else None
+        self._document_model = expand_alias(document_model) if document_model else None
+        self._allow_unaligned_models = allow_unaligned_models
+        self._processes = processes
         self._query_prompt = query_prompt
         self._device = device
         self._allow_model_mismatch = allow_model_mismatch
@@ -119,31 +122,133 @@ class Collection:
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: bool | None = None,
         reader_options: ReaderOptions | None = None,
+        int8: bool | None = None,
     ) -> IndexReport:
-        """Index a corpus file, a BEIR folder or an iterable of records; return the report."""
+        """Index a corpus file, a BEIR folder or an iterable of records; return the report.
+
+        ``int8`` adds scalar-quantized vectors (ranges calibrated on the first documents);
+        ``None`` keeps the collection's setting.
+        """
         stored = self.store.read_manifest()
-        document_model = self._document_model or (stored.document_model if stored else None)
-        document_model = document_model or self._query_model or DEFAULT_QUERY_MODEL
-        query_model = self._query_model or (stored.query_model if stored else None) or document_model
-        encoder = self._encoder(document_model)
-        settings = IndexSettings(truncate_dim=truncate_dim, similarity=similarity)
-        settings.check(encoder.dims)
-        query_prompt = self._encoder(query_model).query_prompt if query_model != document_model else encoder.query_prompt
-        requested = Manifest(
-            query_model=resolve_model_name(query_model),
-            document_model=encoder.model_name,
-            query_prompt=query_prompt,
-            dims=encoder.dims,
-            truncate_dim=truncate_dim,
-            similarity=similarity,  # type: ignore[arg-type]
-            filter_fields=sorted(set(filter_fields)),
-            library_version=__version__,
-        )
+        requested = self._requested_manifest(stored, filter_fields, truncate_dim, similarity, int8)
         manifest = prepare_collection(self.store, requested)
+        encoder = self._encoder(manifest.document_model)
         records = read_corpus(source, reader_options) if isinstance(source, (str, Path)) else source
         return index_records(
             self.store, encoder, manifest, records, batch_size=batch_size, progress=progress
         )
+
+    def _requested_manifest(
+        self,
+        stored: Manifest | None,
+        filter_fields: Sequence[str],
+        truncate_dim: int,
+        similarity: str,
+        int8: bool | None,
+    ) -> Manifest:
+        """Build the manifest that explicit settings, the stored manifest and defaults give."""
+        document_model = self._document_model or (stored.document_model if stored else None)
+        document_model = document_model or self._query_model or DEFAULT_QUERY_MODEL
+        query_model = self._query_model or (stored.query_model if stored else None) or document_model
+        document_encoder = self._encoder(document_model)
+        query_encoder = self._encoder(query_model)
+        IndexSettings(truncate_dim=truncate_dim, similarity=similarity).check(document_encoder.dims)
+        override = check_model_pair(
+            query_encoder.model_name,
+            document_encoder.model_name,
+            query_encoder.dims,
+            document_encoder.dims,
+            allow_unaligned=self._allow_unaligned_models,
+        )
+        return Manifest(
+            query_model=query_encoder.model_name,
+            document_model=document_encoder.model_name,
+            query_prompt=query_encoder.query_prompt,
+            dims=document_encoder.dims,
+            truncate_dim=truncate_dim,
+            similarity=similarity,  # type: ignore[arg-type]
+            filter_fields=sorted(set(filter_fields)),
+            library_version=__version__,
+            model_mismatch_override=override,
+            int8=int8 if int8 is not None else bool(stored and stored.int8),
+        )
+
+    # -- re-embedding ---------------------------------------------------------------------
+
+    def migrate(
+        self,
+        *,
+        truncate_dim: int | None = None,
+        similarity: str | None = None,
+        int8: bool | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        progress: bool | None = None,
+        drop_old: bool = False,
+        abort: bool = False,
+        ready_timeout: float = 600.0,
+    ) -> MigrationReport:
+        """Re-embed the collection with the models given to this object and/or new settings.
+
+        Searches keep using the current vectors until every document has the new ones and
+        their index is ready; then they switch over. Calling it again after a crash resumes
+        the backfill. ``drop_old`` deletes earlier generations afterwards; ``abort`` discards
+        an unfinished migration.
+        """
+        from leafsearch import migration
+
+        active = self._require_manifest()
+        if abort:
+            return MigrationReport(generation=migration.abort(self.store, active))
+        target = None
+        wants_change = any(
+            value is not None
+            for value in (self._document_model, self._query_model, truncate_dim, similarity, int8)
+        )
+        if wants_change:
+            target = self._requested_manifest(
+                active,
+                active.filter_fields,
+                truncate_dim if truncate_dim is not None else active.truncate_dim,
+                similarity or active.similarity,
+                int8 if int8 is not None else active.int8,
+            )
+        return migration.run(
+            self.store,
+            active,
+            target,
+            self._encoder,
+            batch_size=batch_size,
+            progress=progress,
+            drop_old=drop_old,
+            ready_timeout=ready_timeout,
+        )
+
+    def status(self) -> dict[str, Any]:
+        """Return the manifest, document counts per generation and index states."""
+        manifest = self._require_manifest()
+        generations = []
+        entries = [("active", manifest)]
+        entries += [("previous", Manifest.from_dict(old)) for old in manifest.previous_generations]
+        pending = manifest.pending_manifest()
+        if pending is not None:
+            entries.append(("pending", pending))
+        for role, generation in entries:
+            layout = generation.layout()
+            generations.append(
+                {
+                    "generation": generation.generation,
+                    "role": role,
+                    "document_model": generation.document_model,
+                    "query_model": generation.query_model,
+                    "documents": self.store.generation_count(layout),
+                    "index": self.store.index_status(layout),
+                }
+            )
+        summary = manifest.to_dict()
+        summary.pop("int8_ranges", None)
+        summary.pop("pending", None)
+        summary.pop("previous_generations", None)
+        return {"documents": self.store.count(), "manifest": summary, "generations": generations}
 
     # -- search ---------------------------------------------------------------------------
 
@@ -180,6 +285,11 @@ class Collection:
         checked_mode = check_mode(mode)
         candidates = resolve_num_candidates(k, num_candidates, exact)
         manifest = self._require_manifest()
+        if checked_mode in INT8_MODES and not manifest.int8:
+            raise InvalidQueryError(
+                f"mode {checked_mode!r} needs int8 vectors, which this collection does not "
+                "store; re-index with --int8 or migrate with --int8"
+            )
         if filter:
             from leafsearch.filters import validate_filter
 
@@ -193,7 +303,7 @@ class Collection:
         for full in vectors:
             request = SearchRequest(
                 mode=checked_mode,
-                vectors=self.query_vectors(full, manifest),
+                vectors=query_vectors(full, manifest.layout(), manifest.ranges()),
                 limit=k,
                 num_candidates=candidates,
                 exact=exact,
@@ -202,15 +312,6 @@ class Collection:
             )
             results.append(self.store.search(request))
         return results
-
-    @staticmethod
-    def query_vectors(full: npt.NDArray[np.float32], manifest: Manifest) -> QueryVectors:
-        """Derive every stored representation of one unit-norm query vector."""
-        return QueryVectors(
-            full=full.astype(np.float32, copy=False),
-            truncated=truncate(full, manifest.truncate_dim),
-            binary=pack_sign_bits(full),
-        )
 
     def _require_manifest(self) -> Manifest:
         manifest = self.store.read_manifest()
@@ -221,5 +322,7 @@ class Collection:
     def _encoder(self, model: str) -> Encoder:
         key = resolve_model_name(model)
         if key not in self._encoders:
-            self._encoders[key] = Encoder(model, device=self._device, query_prompt=self._query_prompt)
+            self._encoders[key] = Encoder(
+                model, device=self._device, query_prompt=self._query_prompt, processes=self._processes
+            )
         return self._encoders[key]

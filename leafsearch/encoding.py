@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from leafsearch.errors import EncodingError, ModelLoadError
+from leafsearch.errors import ConfigurationError, EncodingError, ModelLoadError
 from leafsearch.onnx_backend import OnnxQueryEncoder, check_backend
 
 if TYPE_CHECKING:
@@ -110,19 +110,24 @@ class Encoder:
         query_prompt: str | None = MODEL_PROMPT,
         batch_size: int = 32,
         backend: str = "torch",
+        processes: int = 1,
     ) -> None:
+        if processes < 1:
+            raise ConfigurationError(f"processes must be at least 1, got {processes}")
         self.model_name = resolve_model_name(model)
         self.batch_size = batch_size
         # Queries only: documents are always encoded by the torch model.
         self.backend = check_backend(backend)
         self._onnx: OnnxQueryEncoder | None = None
-        self._model = load_sentence_transformer(model, device)
+        self.device = check_device(device)
+        self.processes = processes
+        self._pool: dict[Any, Any] | None = None
+        self._model = load_sentence_transformer(model, self.device)
+        self.is_router = _has_router(self._model)
         if query_prompt is MODEL_PROMPT:
             query_prompt = self._model.prompts.get("query") or known_query_prompt(model)
         self.query_prompt: str | None = query_prompt or None
-        get_dimension = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
-        )
+        get_dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         dims = get_dimension()
         if dims is None:
             raise ModelLoadError(f"model {model!r} does not report its embedding dimension")
@@ -161,7 +166,7 @@ class Encoder:
             if self._onnx is None:
                 self._onnx = OnnxQueryEncoder(self._model)
             return self._onnx.encode(texts, self.query_prompt)
-        return self._encode(texts, prompt=self.query_prompt)
+        return self._encode(texts, prompt=self.query_prompt, task="query")
 
     def encode_documents(self, texts: Sequence[str]) -> DocumentEncoding:
         """Encode document texts without a prompt.
@@ -170,7 +175,7 @@ class Encoder:
         tokens and counted in ``truncated``. Rows with a zero or non-finite vector are marked
         invalid instead of raising, so the caller can report them per record.
         """
-        vectors = self._encode(list(texts), prompt=None)
+        vectors = self._encode(list(texts), prompt=None, task="document")
         norms = np.linalg.norm(vectors, axis=-1)
         valid = np.isfinite(vectors).all(axis=-1) & (norms > 0)
         safe_norms = np.where(valid, norms, 1.0)
@@ -193,15 +198,65 @@ class Encoder:
         )
         return sum(1 for ids in encoded["input_ids"] if len(ids) > limit)
 
-    def _encode(self, texts: list[str], prompt: str | None) -> npt.NDArray[np.float32]:
+    def close(self) -> None:
+        """Stop the worker processes, if any were started."""
+        if self._pool is not None:
+            self._model.stop_multi_process_pool(self._pool)
+            self._pool = None
+
+    def _worker_pool(self) -> dict[Any, Any]:
+        if self._pool is None:
+            device = self.device or "cpu"
+            if device.startswith("cuda") and ":" not in device:
+                targets = [f"cuda:{index}" for index in range(self.processes)]
+            else:
+                targets = [device] * self.processes
+            logger.info("starting %d encoder processes on %s", self.processes, ", ".join(targets))
+            self._pool = dict(self._model.start_multi_process_pool(targets))
+        return self._pool
+
+    def _encode(self, texts: list[str], prompt: str | None, task: str) -> npt.NDArray[np.float32]:
         if not texts:
             return np.empty((0, self.dims), dtype=np.float32)
-        vectors = self._model.encode(
-            texts,
-            prompt=prompt,
-            batch_size=self.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=False,
-            show_progress_bar=False,
-        )
+        options: dict[str, Any] = {
+            "batch_size": self.batch_size,
+            "convert_to_numpy": True,
+            "normalize_embeddings": False,
+            "show_progress_bar": False,
+        }
+        if self.processes > 1 and len(texts) > self.batch_size:
+            options["pool"] = self._worker_pool()
+        if self.is_router:
+            # A Router model sends queries and documents through different modules. An empty
+            # prompt stops encode_query/encode_document from adding a configured one again.
+            encode = self._model.encode_query if task == "query" else self._model.encode_document
+            vectors = encode(texts, prompt=prompt or "", **options)
+        else:
+            vectors = self._model.encode(texts, prompt=prompt, **options)
         return np.asarray(vectors, dtype=np.float32)
+
+
+_DEVICES = ("cpu", "cuda", "mps")
+
+
+def check_device(device: str | None) -> str | None:
+    """Return a torch device string, or None for automatic choice (``auto``)."""
+    if device is None or device == "auto":
+        return None
+    base = device.split(":", 1)[0]
+    if base not in _DEVICES:
+        raise ConfigurationError(
+            f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps"
+        )
+    return device
+
+
+def _has_router(model: SentenceTransformer) -> bool:
+    try:
+        from sentence_transformers.sentence_transformer.modules import Router
+    except ImportError:
+        try:
+            from sentence_transformers.models import Router  # type: ignore[no-redef]
+        except ImportError:
+            return False
+    return any(isinstance(module, Router) for module in model.modules())

@@ -108,6 +108,14 @@ def run_ids(hits_per_query: Sequence[Sequence[Hit]], query_ids: Sequence[str]) -
     return {qid: [hit.id for hit in hits] for qid, hits in zip(query_ids, hits_per_query)}
 
 
+def quality_retention(results: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Return each mode's nDCG@10 as a fraction of the ``full`` mode's (empty without it)."""
+    full = results.get("full", {}).get("ndcg@10")
+    if not full:
+        return {}
+    return {mode: metrics["ndcg@10"] / full for mode, metrics in results.items() if mode != "full"}
+
+
 def format_table(results: Mapping[str, Mapping[str, float]]) -> str:
     """Render ``{mode: {metric: value}}`` as a fixed-width text table."""
     header = f"{'mode':<10}" + "".join(f"{name:>12}" for name in METRICS)

@@ -10,15 +10,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leafsearch.encoding import Encoder
+from leafsearch.errors import ConfigurationError
+from leafsearch.int8 import calibrate
 from leafsearch.manifest import Manifest, check_document_settings
-from leafsearch.quantization import pack_sign_bits, truncate
 from leafsearch.readers import BadRecord, SourceRecord, content_hash
+from leafsearch.representations import encoded_batch
 from leafsearch.stores.base import VectorStore
-from leafsearch.types import EncodedBatch, Layout
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 256
+# Documents whose vectors calibrate the int8 ranges: the first batch holds at least this many.
+INT8_CALIBRATION_SIZE = 1000
 DEFAULT_SEARCHABLE_TIMEOUT_S = 120.0
 
 
@@ -62,6 +65,11 @@ def prepare_collection(store: VectorStore, requested: Manifest) -> Manifest:
     if stored is None:
         manifest = requested
     else:
+        if stored.pending:
+            raise ConfigurationError(
+                f"the collection is being migrated to generation {stored.pending['generation']}; "
+                "finish that first (leafsearch migrate), then index"
+            )
         check_document_settings(stored, requested)
         manifest = stored
         manifest.query_model = requested.query_model
@@ -92,14 +100,16 @@ def index_records(
 
     report = IndexReport()
     started = time.perf_counter()
-    layout = manifest.layout()
+    first_batch_size = batch_size
+    if manifest.int8 and manifest.int8_ranges is None:
+        first_batch_size = max(batch_size, INT8_CALIBRATION_SIZE)
     show_progress = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(unit="doc", desc="indexing", disable=not show_progress, file=sys.stderr)
     last_ids: list[str] = []
     try:
-        for batch in _batches(records, batch_size, report):
+        for batch in _batches(records, batch_size, report, first_batch_size):
             report.read += len(batch)
-            written_ids = _index_batch(store, encoder, layout, batch, report)
+            written_ids = _index_batch(store, encoder, manifest, batch, report)
             if written_ids:
                 last_ids = written_ids
             bar.update(len(batch))
@@ -123,9 +133,13 @@ def index_records(
 
 
 def _batches(
-    records: Iterable[SourceRecord | BadRecord], batch_size: int, report: IndexReport
+    records: Iterable[SourceRecord | BadRecord],
+    batch_size: int,
+    report: IndexReport,
+    first_batch_size: int,
 ) -> Iterator[list[SourceRecord]]:
     batch: dict[str, SourceRecord] = {}
+    size = first_batch_size
     for record in records:
         if isinstance(record, BadRecord):
             logger.warning("skipping %s", record)
@@ -134,9 +148,10 @@ def _batches(
         # A later record with the same id replaces an earlier one of the same batch.
         batch.pop(record.id, None)
         batch[record.id] = record
-        if len(batch) >= batch_size:
+        if len(batch) >= size:
             yield list(batch.values())
             batch = {}
+            size = batch_size
     if batch:
         yield list(batch.values())
 
@@ -144,7 +159,7 @@ def _batches(
 def _index_batch(
     store: VectorStore,
     encoder: Encoder,
-    layout: Layout,
+    manifest: Manifest,
     batch: list[SourceRecord],
     report: IndexReport,
 ) -> list[str]:
@@ -172,14 +187,20 @@ def _index_batch(
 
     full = encoding.vectors[keep]
     kept = [changed[position] for position in keep]
-    encoded = EncodedBatch(
+    if manifest.int8 and manifest.int8_ranges is None:
+        # The ranges are fixed by the first batch and reused for every later document and
+        # query, so that all int8 codes of a generation are comparable.
+        manifest.int8_ranges = calibrate(full).to_lists()
+        store.write_manifest(manifest)
+        logger.info("calibrated int8 ranges on %d documents", len(full))
+    encoded = encoded_batch(
+        full,
+        manifest.layout(),
+        manifest.ranges(),
         ids=[record.id for record, _ in kept],
         texts=[record.text for record, _ in kept],
         metadata=[record.metadata for record, _ in kept],
         content_hashes=[digest for _, digest in kept],
-        full=full,
-        truncated=truncate(full, layout.truncate_dim),
-        binary=pack_sign_bits(full),
     )
     result = store.upsert(encoded)
     report.indexed += result.written

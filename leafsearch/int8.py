@@ -108,3 +108,46 @@ def int8_scores(
     with np.errstate(divide="ignore", invalid="ignore"):
         cosines = np.nan_to_num(dots / (row_norms * query_norm), nan=-1.0)
     return ((1.0 + cosines) / 2.0).astype(np.float32)
+
+
+def int8_top(
+    rows: npt.NDArray[np.int8],
+    query: npt.NDArray[np.int8],
+    similarity: str,
+    k: int,
+    mask: npt.NDArray[np.bool_] | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Return the rows with the ``k`` best int8 scores and those scores, best first.
+
+    Only rows where ``mask`` is true (or all rows, for ``None``) take part.
+    """
+    from leafsearch.scoring import top_k
+
+    scores = int8_scores(np.asarray(rows), query, similarity)
+    if mask is not None:
+        np.putmask(scores, ~mask, np.float32(-np.inf))
+    best = top_k(scores, k)
+    best = best[np.isfinite(scores[best])]
+    return best, scores[best]
+
+
+def int8_rescore_top(
+    packed_rows: npt.NDArray[np.uint8],
+    int8_rows: npt.NDArray[np.int8],
+    packed_query: npt.NDArray[np.uint8],
+    int8_query: npt.NDArray[np.int8],
+    bits: int,
+    similarity: str,
+    candidates: int,
+    k: int,
+    mask: npt.NDArray[np.bool_] | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Take the best ``candidates`` rows by bit score, then rank them by their int8 vectors."""
+    from leafsearch.scoring import bit_top_k, top_k
+
+    found, _ = bit_top_k(packed_rows, packed_query, bits, candidates, mask)
+    if found.size == 0:
+        return found, np.empty(0, dtype=np.float32)
+    scores = int8_scores(np.asarray(int8_rows[found]), int8_query, similarity)
+    order = top_k(scores, k)
+    return found[order], scores[order]

@@ -36,7 +36,8 @@ class Manifest:
     # newer generation that is being backfilled but not yet searched.
     generation: int = 1
     pending: dict[str, Any] | None = None
-    previous_generations: list[int] = field(default_factory=list)
+    # Manifests (as dicts) of earlier generations whose vectors are still stored.
+    previous_generations: list[dict[str, Any]] = field(default_factory=list)
     # "torch" or "onnx-int8": how the query encoder runs.
     query_backend: str = "torch"
 

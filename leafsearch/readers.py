@@ -141,6 +141,13 @@ def _read_csv(path: Path, options: ReaderOptions) -> Iterator[SourceRecord | Bad
             if None in row:
                 yield BadRecord(str(path), line_number, "more values than header columns")
                 continue
+            # DictReader fills the columns of a short row with None.
+            if None in row.values():
+                missing = [name for name, value in row.items() if value is None]
+                yield BadRecord(
+                    str(path), line_number, f"fewer values than header columns (missing {', '.join(missing)})"
+                )
+                continue
             yield _to_record(dict(row), options, str(path), line_number)
 
 

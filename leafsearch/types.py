@@ -158,13 +158,15 @@ class SearchRequest:
 class BackfillBatch:
     """Documents that still lack one generation's vectors, as a store hands them out.
 
-    ``position`` is store-specific bookkeeping (the embedded store's first row) that the
-    store needs back when the batch's vectors are written.
+    ``position``, ``end`` and ``rows`` are store-specific bookkeeping (the embedded store's
+    row range and the rows of ``ids``) that the store needs back when the batch's vectors
+    are written.
     """
 
     ids: list[str]
     texts: list[str]
     position: int = 0
+    end: int = 0
     rows: list[int] = field(default_factory=list)
 
 

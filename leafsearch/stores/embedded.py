@@ -4,8 +4,10 @@ Layout of ``<root>/<collection>/``:
 
 * ``docs.sqlite``: ids, texts, metadata, content hashes, the row of each document in the
   vector files, and the manifest;
-* ``full.f32``, ``truncated.f32``, ``binary.u8``: raw row-major vector files, memory-mapped
-  for search, so opening a store never reads the vectors whole.
+* ``full.f32``, ``truncated.f32``, ``binary.u8`` and, with int8 enabled, ``int8.i8``: raw
+  row-major vector files, memory-mapped for search, so opening a store never reads the
+  vectors whole. Generation N >= 2 prefixes its files with ``g<N>-``. Row ``r`` of every
+  file belongs to the document whose ``row`` is ``r``.
 
 Crash safety: a batch first appends its vectors to the files and syncs them, then commits
 its rows in one SQLite transaction that also records the new row count. On open, bytes past
@@ -13,6 +15,10 @@ the committed row count (a batch killed between the two steps) are cut off, so a
 indexing run loses at most its in-flight batch.
 
 Replacing a document appends a new row and leaves the old one unreferenced.
+
+A new generation (re-embedding with another model or settings) is backfilled row by row in
+its own files. Its progress is the number of rows written, recorded in the same SQLite
+transaction step as for indexing, so a killed backfill also resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -32,12 +38,22 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from leafsearch.ann import ANN_MIN_ROWS, HnswIndex, faiss_available, selective
-from leafsearch.errors import StoreError
+from leafsearch.errors import InvalidQueryError, StoreError
+from leafsearch.int8 import int8_rescore_top, int8_top
 from leafsearch.manifest import Manifest
+from leafsearch.ann import ANN_MIN_ROWS, HnswIndex, faiss_available, selective
 from leafsearch.scoring import bit_top_k
 from leafsearch.stores.embedded_search import ann_top, exact_float_top, rescore_top
-from leafsearch.types import EncodedBatch, Hit, Layout, SearchRequest, WriteReport
+from leafsearch.types import (
+    INT8_MODES,
+    BackfillBatch,
+    EncodedBatch,
+    Hit,
+    Layout,
+    SearchRequest,
+    VectorField,
+    WriteReport,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +81,7 @@ class _Snapshot:
     binary: npt.NDArray[np.uint8]
     live: npt.NDArray[np.bool_]
     live_count: int
+    int8: npt.NDArray[np.int8] | None = None
     metadata: dict[int, dict[str, Any]] | None = None
 
 
@@ -103,14 +120,20 @@ class EmbeddedStore:
         return Manifest.from_dict(json.loads(value)) if value else None
 
     def write_manifest(self, manifest: Manifest) -> None:
+        previous = self.read_manifest()
         with self._transaction() as db:
+            if previous is not None and previous.generation != manifest.generation:
+                # The old generation's files end at the rows committed so far; record that so
+                # generation_count and drop_generation still know its extent.
+                self._set_meta(db, _backfill_key(previous.layout()), str(self._committed_rows()))
             self._set_meta(db, "manifest", json.dumps(manifest.to_dict(), sort_keys=True))
         self._layout = manifest.layout()
 
     def prepare(self, layout: Layout) -> None:
         self._layout = layout
-        for name in ("full.f32", "truncated.f32", "binary.u8"):
-            (self.path / name).touch(exist_ok=True)
+        self._snapshot = None
+        for vector_file in vector_files(layout):
+            (self.path / vector_file.name).touch(exist_ok=True)
         self._discard_uncommitted_rows()
 
     # -- writes ---------------------------------------------------------------------------
@@ -195,6 +218,8 @@ class EmbeddedStore:
             rows, scores = bit_top_k(
                 snapshot.binary, vectors.binary, layout.binary_bits, request.limit, mask
             )
+        elif request.mode in INT8_MODES:
+            rows, scores = self._int8_search(snapshot, layout, request, mask)
         elif request.mode == "full" and self._use_ann(snapshot, request, mask):
             rows, scores = ann_top(
                 self._ann_index(snapshot, layout),
@@ -215,6 +240,32 @@ class EmbeddedStore:
                 mask,
             )
         return self._hits(rows, scores)
+
+    def _int8_search(
+        self,
+        snapshot: _Snapshot,
+        layout: Layout,
+        request: SearchRequest,
+        mask: npt.NDArray[np.bool_] | None,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        if snapshot.int8 is None or request.vectors.int8 is None:
+            raise InvalidQueryError(
+                f"mode {request.mode!r} needs int8 vectors, which collection "
+                f"{self.collection!r} does not store; re-index it with --int8 or migrate it"
+            )
+        if request.mode == "int8":
+            return int8_top(snapshot.int8, request.vectors.int8, layout.similarity, request.limit, mask)
+        return int8_rescore_top(
+            snapshot.binary,
+            snapshot.int8,
+            request.vectors.binary,
+            request.vectors.int8,
+            layout.binary_bits,
+            layout.similarity,
+            request.rescore_candidates,
+            request.limit,
+            mask,
+        )
 
     def build_ann_index(self) -> int:
         """Build or extend the HNSW graph over every committed row now; return its row count.
@@ -268,6 +319,84 @@ class EmbeddedStore:
             matched = self._filter_mask(snapshot, compile_filter(request.filter))
             mask = matched if mask is None else mask & matched
         return mask
+
+    # -- generations --------------------------------------------------------------------
+
+    def prepare_generation(self, layout: Layout) -> None:
+        for vector_file in vector_files(layout):
+            (self.path / vector_file.name).touch(exist_ok=True)
+        self._truncate_files(layout, self._backfill_rows(layout), damaged_if_short=True)
+
+    def iter_backfill(self, layout: Layout, batch_size: int) -> Iterator[BackfillBatch]:
+        total = self._committed_rows()
+        while True:
+            start = self._backfill_rows(layout)
+            if start >= total:
+                return
+            end = min(total, start + batch_size)
+            found = self._db.execute(
+                "SELECT row, id, text FROM docs WHERE row >= ? AND row < ? ORDER BY row",
+                (start, end),
+            ).fetchall()
+            batch = BackfillBatch(
+                ids=[doc_id for _, doc_id, _ in found],
+                texts=[text for _, _, text in found],
+                position=start,
+                end=end,
+                rows=[row for row, _, _ in found],
+            )
+            if not found:
+                # Only replaced (dead) rows here: write placeholder zeros and move on.
+                self.write_backfill(layout, batch, _empty_batch(layout))
+                continue
+            yield batch
+
+    def write_backfill(self, layout: Layout, batch: BackfillBatch, vectors: EncodedBatch) -> None:
+        if batch.position != self._backfill_rows(layout):
+            raise StoreError(
+                f"backfill batch starts at row {batch.position} but generation "
+                f"{layout.generation} has {self._backfill_rows(layout)} rows written"
+            )
+        if vectors.ids != batch.ids:
+            raise StoreError("backfill vectors must come in the order of the batch's ids")
+        block = _zero_block(layout, batch.end - batch.position)
+        offsets = [row - batch.position for row in batch.rows]
+        for vector_file in vector_files(layout):
+            source = getattr(vectors, vector_file.field)
+            if source is None:
+                raise StoreError(f"backfill vectors lack the {vector_file.field} representation")
+            getattr(block, vector_file.field)[offsets] = source
+        with self._lock:
+            self._write_rows(layout, block, batch.position)
+            with self._transaction() as db:
+                self._set_meta(db, _backfill_key(layout), str(batch.end))
+
+    def generation_count(self, layout: Layout) -> int:
+        if self._layout is not None and layout.generation == self._layout.generation:
+            return self.count()
+        query = "SELECT COUNT(*) FROM docs WHERE row < ?"
+        return int(self._db.execute(query, (self._backfill_rows(layout),)).fetchone()[0])
+
+    def wait_until_generation_ready(self, layout: Layout, timeout: float) -> None:
+        # Backfilled rows are searchable as soon as their transaction commits.
+        return None
+
+    def drop_generation(self, layout: Layout) -> None:
+        if self._layout is not None and layout.generation == self._layout.generation:
+            raise StoreError(f"generation {layout.generation} is the active one and cannot be dropped")
+        for vector_file in vector_files(layout):
+            (self.path / vector_file.name).unlink(missing_ok=True)
+        with self._transaction() as db:
+            db.execute("DELETE FROM meta WHERE key = ?", (_backfill_key(layout),))
+
+    def index_status(self, layout: Layout) -> str:
+        if self._layout is not None and layout.generation == self._layout.generation:
+            return "active, searched by exact scan (HNSW for approximate full-vector search)"
+        return f"{self._backfill_rows(layout)} of {self._committed_rows()} rows backfilled"
+
+    def _backfill_rows(self, layout: Layout) -> int:
+        value = self._meta(_backfill_key(layout))
+        return int(value) if value else 0
 
     def iter_documents(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """Yield ``(id, text, metadata)`` for every document, in row order."""
@@ -328,10 +457,11 @@ class EmbeddedStore:
         snapshot = _Snapshot(
             rows=rows,
             live_count=int(np.count_nonzero(live)),
-            full=self._map("full.f32", np.float32, rows, layout.dims),
-            truncated=self._map("truncated.f32", np.float32, rows, layout.truncate_dim),
-            binary=self._map("binary.u8", np.uint8, rows, layout.binary_bytes),
+            full=self._map(file_name(layout, "full"), np.float32, rows, layout.dims),
+            truncated=self._map(file_name(layout, "truncated"), np.float32, rows, layout.truncate_dim),
+            binary=self._map(file_name(layout, "binary"), np.uint8, rows, layout.binary_bytes),
             live=live,
+            int8=self._map(file_name(layout, "int8"), np.int8, rows, layout.dims) if layout.int8 else None,
         )
         self._snapshot = snapshot
         return snapshot
@@ -342,15 +472,16 @@ class EmbeddedStore:
         return np.memmap(self.path / name, dtype=dtype, mode="r", shape=(rows, width))
 
     def _append_vectors(self, batch: EncodedBatch, first_row: int) -> None:
-        layout = self._require_layout()
-        arrays = (
-            ("full.f32", batch.full, layout.dims * 4),
-            ("truncated.f32", batch.truncated, layout.truncate_dim * 4),
-            ("binary.u8", batch.binary, layout.binary_bytes),
-        )
-        for name, array, row_bytes in arrays:
-            with open(self.path / name, "r+b" if (self.path / name).exists() else "wb") as handle:
-                handle.seek(first_row * row_bytes)
+        self._write_rows(self._require_layout(), batch, first_row)
+
+    def _write_rows(self, layout: Layout, batch: EncodedBatch, first_row: int) -> None:
+        """Write the batch's vectors at ``first_row`` of each file, cutting anything after."""
+        for vector_file in vector_files(layout):
+            array = getattr(batch, vector_file.field)
+            if array is None:
+                raise StoreError(f"the batch has no {vector_file.field} vectors but the layout stores them")
+            with open(self.path / vector_file.name, "r+b") as handle:
+                handle.seek(first_row * vector_file.row_bytes)
                 handle.truncate()
                 handle.write(np.ascontiguousarray(array).tobytes())
                 handle.flush()
@@ -360,17 +491,14 @@ class EmbeddedStore:
         layout = self._layout
         if layout is None:
             return
-        rows = self._committed_rows()
-        sizes = {
-            "full.f32": layout.dims * 4,
-            "truncated.f32": layout.truncate_dim * 4,
-            "binary.u8": layout.binary_bytes,
-        }
-        for name, row_bytes in sizes.items():
-            file_path = self.path / name
+        self._truncate_files(layout, self._committed_rows(), damaged_if_short=True)
+
+    def _truncate_files(self, layout: Layout, rows: int, *, damaged_if_short: bool) -> None:
+        for vector_file in vector_files(layout):
+            file_path = self.path / vector_file.name
             if not file_path.exists():
                 continue
-            committed_size = rows * row_bytes
+            committed_size = rows * vector_file.row_bytes
             actual = file_path.stat().st_size
             if actual > committed_size:
                 logger.warning(
@@ -379,7 +507,7 @@ class EmbeddedStore:
                     file_path,
                 )
                 os.truncate(file_path, committed_size)
-            elif actual < committed_size:
+            elif actual < committed_size and damaged_if_short:
                 raise StoreError(
                     f"{file_path} holds {actual} bytes but {rows} committed rows need "
                     f"{committed_size}; the store is damaged, re-index into a new directory"
@@ -391,6 +519,10 @@ class EmbeddedStore:
             "truncated": (batch.truncated, (len(batch), layout.truncate_dim), np.float32),
             "binary": (batch.binary, (len(batch), layout.binary_bytes), np.uint8),
         }
+        if layout.int8:
+            if batch.int8 is None:
+                raise StoreError("the collection stores int8 vectors but the batch has none")
+            expected["int8"] = (batch.int8, (len(batch), layout.dims), np.int8)
         for name, (array, shape, dtype) in expected.items():
             if array.shape != shape or array.dtype != dtype:
                 raise StoreError(
@@ -431,3 +563,59 @@ class EmbeddedStore:
         except sqlite3.Error as exc:
             raise StoreError(f"writing to {self.path / 'docs.sqlite'} failed: {exc}") from exc
 
+
+
+@dataclass(frozen=True)
+class VectorFile:
+    """One raw vector file of a generation: which representation, its name and row size."""
+
+    field: VectorField
+    name: str
+    row_bytes: int
+
+
+_EXTENSIONS: dict[VectorField, str] = {
+    "full": "f32",
+    "truncated": "f32",
+    "binary": "u8",
+    "int8": "i8",
+}
+
+
+def file_name(layout: Layout, vector_field: VectorField) -> str:
+    """Return the file holding ``vector_field`` for ``layout``'s generation."""
+    prefix = "" if layout.generation == 1 else f"g{layout.generation}-"
+    return f"{prefix}{vector_field}.{_EXTENSIONS[vector_field]}"
+
+
+def vector_files(layout: Layout) -> list[VectorFile]:
+    """Return the vector files a layout stores, with their row sizes in bytes."""
+    sizes: dict[VectorField, int] = {
+        "full": layout.dims * 4,
+        "truncated": layout.truncate_dim * 4,
+        "binary": layout.binary_bytes,
+        "int8": layout.dims,
+    }
+    return [VectorFile(field, file_name(layout, field), sizes[field]) for field in layout.vector_fields]
+
+
+def _backfill_key(layout: Layout) -> str:
+    return f"backfill_rows_g{layout.generation}"
+
+
+def _zero_block(layout: Layout, rows: int) -> EncodedBatch:
+    """Return an all-zero batch of ``rows`` rows for every representation of ``layout``."""
+    return EncodedBatch(
+        ids=[],
+        texts=[],
+        metadata=[],
+        content_hashes=[],
+        full=np.zeros((rows, layout.dims), dtype=np.float32),
+        truncated=np.zeros((rows, layout.truncate_dim), dtype=np.float32),
+        binary=np.zeros((rows, layout.binary_bytes), dtype=np.uint8),
+        int8=np.zeros((rows, layout.dims), dtype=np.int8) if layout.int8 else None,
+    )
+
+
+def _empty_batch(layout: Layout) -> EncodedBatch:
+    return _zero_block(layout, 0)
