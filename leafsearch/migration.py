@@ -46,10 +46,13 @@ class MigrationReport:
         return dataclasses.asdict(self)
 
 
+def _changes(active: Manifest, target: Manifest) -> list[str]:
+    return [name for name in MIGRATABLE if getattr(active, name) != getattr(target, name)]
+
+
 def plan_generation(active: Manifest, target: Manifest) -> Manifest:
     """Return the manifest of the next generation: ``target``'s settings, a new number."""
-    changes = [name for name in MIGRATABLE if getattr(active, name) != getattr(target, name)]
-    if not changes:
+    if not _changes(active, target):
         raise ConfigurationError(
             "the requested settings equal the collection's; there is nothing to migrate"
         )
@@ -173,10 +176,13 @@ def run(
     """
     started = time.perf_counter()
     pending = active.pending_manifest()
+    if pending is None and target is not None and drop_old and not _changes(active, target):
+        # Settings equal to the active generation's only ask to drop older generations.
+        target = None
     if pending is None and target is not None:
         pending = start(store, active, plan_generation(active, target))
     elif pending is not None and target is not None:
-        differing = [name for name in MIGRATABLE if getattr(pending, name) != getattr(target, name)]
+        differing = _changes(pending, target)
         if differing:
             raise ConfigurationError(
                 f"a migration to generation {pending.generation} with other settings "

@@ -55,3 +55,37 @@ def leaf_model_path(minilm_path: str, tmp_path_factory: pytest.TempPathFactory) 
     path = tmp_path_factory.mktemp("leaf-shaped-model")
     model.save(str(path))
     return str(path)
+
+
+def _build_model(minilm_path: str, path: Path, out_features: int, seed: int, prompts: dict[str, str]) -> str:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        from sentence_transformers.sentence_transformer import modules as models
+    except ImportError:
+        from sentence_transformers import models  # type: ignore[no-redef]
+
+    torch.manual_seed(seed)
+    transformer = models.Transformer(minilm_path, max_seq_length=128)
+    pooling = models.Pooling(384, pooling_mode="mean")
+    dense = models.Dense(
+        in_features=384, out_features=out_features, bias=False, activation_function=torch.nn.Identity()
+    )
+    model = SentenceTransformer(modules=[transformer, pooling, dense, models.Normalize()], prompts=prompts)
+    model.save(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def student_model_path(minilm_path: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 384-d model with a query prompt, standing in for a LEAF student in asymmetric tests."""
+    path = tmp_path_factory.mktemp("student-model")
+    return _build_model(minilm_path, path, 384, seed=1, prompts={"query": LEAF_QUERY_PROMPT})
+
+
+@pytest.fixture(scope="session")
+def teacher_model_path(minilm_path: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A different 384-d model without prompts, standing in for the teacher."""
+    path = tmp_path_factory.mktemp("teacher-model")
+    return _build_model(minilm_path, path, 384, seed=2, prompts={})

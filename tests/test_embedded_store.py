@@ -186,3 +186,68 @@ def test_search_without_manifest_fails(tmp_path: Path, query: np.ndarray) -> Non
 def test_invalid_collection_name(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="collection name"):
         EmbeddedStore(tmp_path, "../escape")
+
+
+def _open_int8(tmp_path: Path, vectors: np.ndarray) -> tuple[EmbeddedStore, np.ndarray]:
+    from leafsearch.int8 import calibrate, quantize
+
+    manifest = _manifest()
+    manifest.int8 = True
+    ranges = calibrate(vectors)
+    manifest.int8_ranges = ranges.to_lists()
+    store = EmbeddedStore(tmp_path, "int8")
+    store.write_manifest(manifest)
+    store.prepare(manifest.layout())
+    batch = _batch(vectors)
+    batch.int8 = quantize(vectors, ranges)
+    store.upsert(batch)
+    return store, batch.int8
+
+
+def _int8_request(query: np.ndarray, codes: np.ndarray, mode: str, limit: int, candidates: int = 0) -> SearchRequest:
+    return SearchRequest(
+        mode=mode,  # type: ignore[arg-type]
+        vectors=QueryVectors(full=query, truncated=truncate(query, TRUNCATE), binary=pack_sign_bits(query), int8=codes),
+        limit=limit,
+        num_candidates=None,
+        exact=True,
+        rescore_candidates=candidates,
+    )
+
+
+def test_int8_mode_matches_numpy(tmp_path: Path, vectors: np.ndarray, query: np.ndarray) -> None:
+    from leafsearch.int8 import Int8Ranges, quantize
+
+    store, codes = _open_int8(tmp_path, vectors)
+    manifest = store.read_manifest()
+    assert manifest is not None and manifest.int8_ranges is not None
+    query_codes = quantize(query, Int8Ranges.from_lists(manifest.int8_ranges))
+    hits = store.search(_int8_request(query, query_codes, "int8", 10))
+    rows = codes.astype(np.float64)
+    cosines = rows @ query_codes.astype(np.float64) / (np.linalg.norm(rows, axis=1) * np.linalg.norm(query_codes))
+    expected = np.argsort(-cosines, kind="stable")[:10]
+    assert [hit.id for hit in hits] == [f"doc{i}" for i in expected]
+    np.testing.assert_allclose([hit.score for hit in hits], (1 + cosines[expected]) / 2, atol=1e-5)
+
+
+def test_rescore_int8_reranks_binary_candidates(tmp_path: Path, vectors: np.ndarray, query: np.ndarray) -> None:
+    from leafsearch.int8 import Int8Ranges, int8_scores, quantize
+
+    store, codes = _open_int8(tmp_path, vectors)
+    manifest = store.read_manifest()
+    assert manifest is not None and manifest.int8_ranges is not None
+    query_codes = quantize(query, Int8Ranges.from_lists(manifest.int8_ranges))
+    hits = store.search(_int8_request(query, query_codes, "rescore-int8", 5, candidates=40))
+    bit_distance = np.count_nonzero((vectors > 0) != (query > 0), axis=1)
+    candidates = np.lexsort((np.arange(200), bit_distance))[:40]
+    scores = int8_scores(codes[candidates], query_codes, "cosine")
+    expected = candidates[np.lexsort((candidates, -scores))[:5]]
+    assert [hit.id for hit in hits] == [f"doc{i}" for i in expected]
+
+
+def test_int8_mode_without_int8_vectors(tmp_path: Path, vectors: np.ndarray, query: np.ndarray) -> None:
+    from leafsearch.errors import InvalidQueryError
+
+    store = _open(tmp_path, vectors)
+    with pytest.raises(InvalidQueryError, match="int8"):
+        store.search(_int8_request(query, np.zeros(DIMS, np.int8), "int8", 5))
