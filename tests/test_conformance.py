@@ -139,6 +139,37 @@ def test_other_query_model_refused(collection: Collection, leaf_model_path: str)
         other.search(QUERIES[0])
 
 
+def test_int8_modes_track_full(collection: Collection) -> None:
+    collection.index(_records(), int8=True)
+    for query in QUERIES:
+        full = collection.search(query, k=3, mode="full", exact=True)
+        rescored = collection.search(query, k=3, mode="rescore-int8", exact=True)
+        int8 = collection.search(query, k=3, mode="int8", exact=True)
+        assert rescored[0].id == full[0].id
+        assert int8[0].id == full[0].id
+        for hit in int8:
+            assert 0.0 <= hit.score <= 1.0
+
+
+def test_migration_switches_models(collection: Collection, student_model_path: str) -> None:
+    collection.index(_records(), filter_fields=["topic"])
+    migrating = Collection(
+        collection.store, query_model=student_model_path, document_model=student_model_path, allow_unaligned_models=True
+    )
+    report = migrating.migrate(batch_size=5, progress=False)
+    assert report.switched
+    assert report.backfilled == len(SENTENCES)
+    assert migrating.count() == len(SENTENCES)
+    # After the switch, a collection opened without model arguments searches with the new model.
+    reopened = Collection(collection.store)
+    hits = reopened.search(QUERIES[2], k=3, mode="full", exact=True, filter={"topic": "sport"})
+    assert [hit.metadata["topic"] for hit in hits] == ["sport"] * 3
+    assert reopened._query_model is None
+    manifest = reopened.manifest
+    assert manifest is not None
+    assert manifest.generation == 2
+
+
 # The quickstart example of the mdbr-leaf-mt model card, with the similarities it prints.
 CARD_QUERIES = ["What is machine learning?", "How does neural network training work?"]
 CARD_DOCUMENTS = [
