@@ -27,7 +27,7 @@ DEFAULT_SEARCHABLE_TIMEOUT_S = 120.0
 
 @dataclass
 class IndexReport:
-    """What an indexing run did. ``bad_records`` and ``failed`` list what was not indexed."""
+    """Counts of one indexing run; ``bad_records`` and ``failed`` list what was not indexed."""
 
     read: int = 0
     indexed: int = 0

@@ -1,9 +1,9 @@
 """Re-embedding: move a collection to another model or other settings without mixing vectors.
 
-A migration writes a new generation of vector fields next to the active one, backfills it
-batch by batch (resumable after a crash, like indexing), and switches searches over only
-when every document has the new vectors and the new index can serve queries. The old
-generation stays until it is dropped on request.
+A migration writes a new generation of vector fields next to the active one and backfills
+it batch by batch; like indexing, a killed backfill resumes where it stopped. Searches
+switch over only when every document has the new vectors and the new index can serve
+queries. The old generation stays until it is dropped on request.
 """
 
 from __future__ import annotations

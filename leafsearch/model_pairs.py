@@ -1,4 +1,4 @@
-"""Which query and document models may share a collection (the asymmetric mode).
+"""Rules for query and document models that share a collection (the asymmetric mode).
 
 A LEAF student is trained to reproduce its teacher's embedding space, so documents encoded
 by the teacher can be searched with queries encoded by the student. Other pairs live in
