@@ -216,3 +216,21 @@ def test_list_of_numpy_scalars_is_not_bson() -> None:
     # The failure to_bson_value prevents: list(array) yields numpy scalars.
     with pytest.raises(bson.errors.InvalidDocument):
         bson.encode({"v": list(np.ones(2, np.float32))})
+
+
+def test_int8_every_value_bit_exact() -> None:
+    values = np.arange(-128, 128, dtype=np.int8)
+    encoded = int8_to_binary(values)
+    assert encoded.subtype == 9
+    assert bytes(encoded)[2:] == values.tobytes()
+    assert bytes(encoded)[2] == 0x80  # -128 in two's complement
+    assert bytes(encoded)[-1] == 0x7F  # 127
+    decoded = binary_to_int8(encoded)
+    assert decoded.dtype == np.int8
+    assert decoded.tobytes() == values.tobytes()
+
+
+def test_int8_survives_bson_document() -> None:
+    values = np.array([-128, 127, 0, -1], np.int8)
+    document = bson.decode(bson.encode({"v": int8_to_binary(values)}))
+    assert binary_to_int8(document["v"]).tobytes() == values.tobytes()

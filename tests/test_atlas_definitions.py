@@ -10,6 +10,7 @@ from leafsearch.atlas.definitions import (
     DEFAULT_INDEX_NAME,
     build_index_definition,
     definition_differences,
+    generation_index_name,
 )
 from leafsearch.errors import ConfigurationError
 from leafsearch.types import Layout
@@ -166,3 +167,49 @@ def test_malformed_existing_definition_reported() -> None:
     differences = definition_differences({"mappings": {}}, build_index_definition(LAYOUT))
     assert len(differences) == 1
     assert "no list of fields" in differences[0]
+
+
+INT8_LAYOUT = Layout(dims=1024, truncate_dim=256, similarity="dotProduct", int8=True)
+
+
+def test_int8_field_added_when_layout_stores_int8() -> None:
+    fields = _by_path(build_index_definition(INT8_LAYOUT))
+    assert fields["embedding_int8"] == {
+        "type": "vector",
+        "path": "embedding_int8",
+        "numDimensions": 1024,
+        "similarity": "dotProduct",
+    }
+
+
+def test_no_int8_field_without_int8() -> None:
+    assert "embedding_int8" not in _by_path(build_index_definition(LAYOUT))
+
+
+@pytest.mark.parametrize("quantization", ["scalar", "binary"])
+def test_int8_field_never_quantized(quantization: str) -> None:
+    fields = _by_path(build_index_definition(INT8_LAYOUT, quantization=quantization))  # type: ignore[arg-type]
+    assert "quantization" not in fields["embedding_int8"]
+    assert fields["embedding"]["quantization"] == quantization
+
+
+def test_generation_2_definition_uses_suffixed_paths() -> None:
+    layout = Layout.for_generation(2, dims=64, truncate_dim=16, filter_fields=("lang",), int8=True)
+    fields = _by_path(build_index_definition(layout))
+    vectors = sorted(path for path, field in fields.items() if field["type"] == "vector")
+    assert vectors == ["embedding_bits_g2", "embedding_g2", "embedding_int8_g2", "embedding_mrl_g2"]
+    assert fields["lang"] == {"type": "filter", "path": "lang"}
+
+
+@pytest.mark.parametrize(
+    ("generation", "expected"),
+    [(1, "leafsearch_vector_index"), (2, "leafsearch_vector_index_g2"), (13, "leafsearch_vector_index_g13")],
+)
+def test_generation_index_name(generation: int, expected: str) -> None:
+    assert generation_index_name(DEFAULT_INDEX_NAME, generation) == expected
+
+
+@pytest.mark.parametrize("generation", [0, -1, True, 1.0])
+def test_generation_index_name_rejects_invalid(generation: object) -> None:
+    with pytest.raises(ConfigurationError, match="generation must be a positive integer"):
+        generation_index_name(DEFAULT_INDEX_NAME, generation)  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from bson.binary import Binary
 
-from leafsearch.atlas.bson_vectors import binary_to_float32, binary_to_packed_bits
+from leafsearch.atlas.bson_vectors import binary_to_float32, binary_to_int8, binary_to_packed_bits
 from leafsearch.atlas.pipelines import (
     DEFAULT_MAX_TIME_MS,
     build_search_plan,
@@ -231,3 +231,85 @@ def test_max_time_ms_default_and_custom() -> None:
     assert build_search_plan(_request(), LAYOUT, INDEX, max_time_ms=1500).max_time_ms == 1500
     with pytest.raises(InvalidQueryError, match="max_time_ms"):
         build_search_plan(_request(), LAYOUT, INDEX, max_time_ms=0)
+
+
+INT8_LAYOUT = Layout(dims=64, truncate_dim=16, similarity="cosine", filter_fields=("lang", "year"), int8=True)
+
+
+def _int8_vectors(dims: int = 64) -> QueryVectors:
+    base = _vectors()
+    codes = np.rint(np.linspace(-128, 127, dims)).astype(np.int8)
+    return QueryVectors(full=base.full, truncated=base.truncated, binary=base.binary, int8=codes)
+
+
+def test_int8_mode_sends_int8_query_vector() -> None:
+    request = _request(mode="int8", vectors=_int8_vectors())
+    plan = build_search_plan(request, INT8_LAYOUT, INDEX)
+    stage = plan.pipeline[0]["$vectorSearch"]
+    assert stage["path"] == "embedding_int8"
+    assert stage["limit"] == 5
+    assert stage["numCandidates"] == 100
+    query = stage["queryVector"]
+    assert isinstance(query, Binary)
+    assert query.subtype == 9
+    assert bytes(query) == b"\x03\x00" + request.vectors.int8.tobytes()  # type: ignore[union-attr]
+    assert binary_to_int8(query)[0] == -128
+    assert binary_to_int8(query)[-1] == 127
+    assert plan.pipeline[1]["$project"]["score"] == {"$meta": "vectorSearchScore"}
+    assert plan.rescore_limit is None
+    assert plan.rescore_field is None
+    assert plan.vector_field == "int8"
+
+
+def test_rescore_int8_projects_int8_vector() -> None:
+    request = _request(mode="rescore-int8", limit=10, num_candidates=200, rescore_candidates=100,
+                       vectors=_int8_vectors())
+    plan = build_search_plan(request, INT8_LAYOUT, INDEX)
+    stage = plan.pipeline[0]["$vectorSearch"]
+    assert stage["path"] == "embedding_bits"
+    assert stage["limit"] == 100
+    assert stage["numCandidates"] == 2000
+    projection = plan.pipeline[1]["$project"]
+    assert projection["int8_vector"] == "$embedding_int8"
+    assert "full_vector" not in projection
+    assert plan.rescore_limit == 10
+    assert plan.rescore_field == "int8_vector"
+
+
+def test_rescore_projects_full_vector_field() -> None:
+    plan = build_search_plan(_request(mode="rescore", rescore_candidates=50), INT8_LAYOUT, INDEX)
+    assert plan.rescore_field == "full_vector"
+    assert "int8_vector" not in plan.pipeline[1]["$project"]
+
+
+@pytest.mark.parametrize("mode", ["int8", "rescore-int8"])
+def test_int8_modes_rejected_without_int8_layout(mode: str) -> None:
+    request = _request(mode=mode, vectors=_int8_vectors())
+    with pytest.raises(InvalidQueryError, match="stores none; re-index with --int8.*migrate"):
+        build_search_plan(request, LAYOUT, INDEX)
+
+
+def test_int8_mode_without_int8_query_rejected() -> None:
+    with pytest.raises(InvalidQueryError, match="QueryVectors.int8"):
+        build_search_plan(_request(mode="int8"), INT8_LAYOUT, INDEX)
+
+
+def test_int8_query_wrong_length_rejected() -> None:
+    request = _request(mode="int8", vectors=_int8_vectors(dims=32))
+    with pytest.raises(DimensionMismatchError, match="indexed with 64 int8 dimensions"):
+        build_search_plan(request, INT8_LAYOUT, INDEX)
+
+
+def test_int8_query_float_values_rejected() -> None:
+    base = _vectors()
+    vectors = QueryVectors(full=base.full, truncated=base.truncated, binary=base.binary,
+                           int8=np.zeros(64, np.float32))
+    with pytest.raises(InvalidQueryError, match="invalid query vector"):
+        build_search_plan(_request(mode="int8", vectors=vectors), INT8_LAYOUT, INDEX)
+
+
+def test_metadata_excludes_int8_path() -> None:
+    plan = build_search_plan(_request(), INT8_LAYOUT, INDEX)
+    expression = plan.pipeline[1]["$project"]["metadata"]
+    excluded = expression["$arrayToObject"]["$filter"]["cond"]["$not"][0]["$in"][1]
+    assert "embedding_int8" in excluded

@@ -1,7 +1,8 @@
 """Pure builders and comparison for the Atlas ``vectorSearch`` index definition.
 
-One index serves a collection. It contains a vector field for each stored representation and
-a filter field for each declared filter path. ``_id`` and ``content_hash`` are always
+Each generation of a collection has its own index (see :func:`generation_index_name`). It
+contains a vector field for each stored representation of that generation and a filter field
+for each declared filter path. ``_id`` and ``content_hash`` are always
 declared as filter fields, because :meth:`AtlasStore.wait_until_searchable` asks the index
 itself (not mongod) which ids and content versions it has indexed.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from leafsearch.errors import ConfigurationError
-from leafsearch.types import Layout, VectorField
+from leafsearch.types import Layout
 
 Quantization = Literal["none", "scalar", "binary"]
 QUANTIZATIONS: tuple[Quantization, ...] = ("none", "scalar", "binary")
@@ -22,7 +23,6 @@ DEFAULT_INDEX_NAME = "leafsearch_vector_index"
 BUILTIN_FILTER_FIELDS: tuple[str, ...] = ("_id", "content_hash")
 # mongot accepts numDimensions in 1..8192.
 MAX_DIMENSIONS = 8192
-VECTOR_FIELDS: tuple[VectorField, ...] = ("full", "truncated", "binary")
 # Keys whose server-side default may be echoed back or left out by listSearchIndexes.
 _FIELD_DEFAULTS: dict[str, Any] = {"quantization": "none", "indexingMethod": "hnsw"}
 
@@ -40,8 +40,9 @@ def build_index_definition(
 ) -> dict[str, Any]:
     """Return the ``vectorSearch`` definition (``{"fields": [...]}``) for ``layout``.
 
-    ``quantization`` ("scalar" or "binary") applies to the full-dimension field only; the
-    truncated field stays exact and the packed-bit field cannot be quantized further.
+    ``quantization`` ("scalar" or "binary") applies to the full-dimension field only, and
+    the truncated field stays exact. The packed-bit and int8 fields are stored quantized
+    already, and mongot skips such vectors without an error in a field with quantization.
 
     Raises:
         ConfigurationError: for dimension counts Atlas rejects, an unknown quantization or
@@ -55,7 +56,7 @@ def build_index_definition(
     _check_paths(layout)
 
     fields: list[dict[str, Any]] = []
-    for vector_field in VECTOR_FIELDS:
+    for vector_field in layout.vector_fields:
         spec: dict[str, Any] = {
             "type": "vector",
             "path": layout.path(vector_field),
@@ -69,6 +70,13 @@ def build_index_definition(
     for path in filter_paths(layout):
         fields.append({"type": "filter", "path": path})
     return {"fields": fields}
+
+
+def generation_index_name(base: str, generation: int) -> str:
+    """Return the search index name of ``generation``: ``base`` for 1, ``base_g<N>`` after."""
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 1:
+        raise ConfigurationError(f"generation must be a positive integer, got {generation!r}")
+    return base if generation == 1 else f"{base}_g{generation}"
 
 
 def filter_paths(layout: Layout) -> list[str]:
@@ -119,7 +127,7 @@ def _fields_by_path(fields: list[Any]) -> dict[str, dict[str, Any]]:
 
 
 def _check_dimensions(layout: Layout, quantization: Quantization) -> None:
-    for vector_field in VECTOR_FIELDS:
+    for vector_field in layout.vector_fields:
         dims = layout.num_dimensions(vector_field)
         if not 1 <= dims <= MAX_DIMENSIONS:
             raise ConfigurationError(

@@ -14,7 +14,12 @@ import numpy as np
 import numpy.typing as npt
 from bson.binary import Binary
 
-from leafsearch.atlas.bson_vectors import float32_to_binary, packed_bits_to_binary, to_bson_value
+from leafsearch.atlas.bson_vectors import (
+    float32_to_binary,
+    int8_to_binary,
+    packed_bits_to_binary,
+    to_bson_value,
+)
 from leafsearch.atlas.definitions import filter_paths
 from leafsearch.errors import DimensionMismatchError, EncodingError, InvalidQueryError
 from leafsearch.search_params import (
@@ -24,13 +29,30 @@ from leafsearch.search_params import (
     default_rescore_candidates,
     resolve_num_candidates,
 )
-from leafsearch.types import Layout, SearchRequest, VectorField
+from leafsearch.types import (
+    INT8_MODES,
+    RESCORE_MODES,
+    Layout,
+    SearchMode,
+    SearchRequest,
+    VectorField,
+)
 
 # Time limit for one search aggregate on the server; mongod cancels it with MaxTimeMSExpired.
 DEFAULT_MAX_TIME_MS = 30_000
 SCORE_FIELD = "score"
 METADATA_FIELD = "metadata"
 FULL_VECTOR_FIELD = "full_vector"
+INT8_VECTOR_FIELD = "int8_vector"
+# The stored field that each search mode runs $vectorSearch on.
+_SEARCHED_FIELD: dict[SearchMode, VectorField] = {
+    "full": "full",
+    "truncated": "truncated",
+    "binary": "binary",
+    "int8": "int8",
+    "rescore": "binary",
+    "rescore-int8": "binary",
+}
 # Top-level document keys that are not metadata.
 _NON_METADATA_KEYS = ("_id", "text", "content_hash")
 
@@ -40,7 +62,9 @@ class SearchPlan:
     """An aggregation ready to send, and what the client does with its results.
 
     ``rescore_limit`` is the number of hits kept after client-side rescoring, or ``None``
-    when the server's ranking is final.
+    when the server's ranking is final. ``rescore_field`` is the projected key that contains
+    each candidate's vector for rescoring: :data:`FULL_VECTOR_FIELD` (float32) or
+    :data:`INT8_VECTOR_FIELD` (int8).
     """
 
     pipeline: list[dict[str, Any]]
@@ -48,6 +72,7 @@ class SearchPlan:
     path: str
     max_time_ms: int
     rescore_limit: int | None = None
+    rescore_field: str | None = None
 
 
 def build_search_plan(
@@ -62,9 +87,12 @@ def build_search_plan(
     In ``rescore`` mode the pipeline searches the packed-bit field for
     ``request.rescore_candidates`` hits and also returns each hit's full vector, so the
     client ranks them with :func:`leafsearch.scoring.rescore` after one round trip.
+    ``rescore-int8`` returns each hit's int8 vector instead, for
+    :func:`leafsearch.int8.int8_scores`.
 
     Raises:
-        InvalidQueryError: for an unknown mode or out-of-range limits.
+        InvalidQueryError: for an unknown mode, out-of-range limits, or an int8 mode on a
+            layout without int8 vectors.
         DimensionMismatchError: if a query vector's length differs from the field's.
         InvalidFilterError: for unsupported operators or undeclared filter fields.
     """
@@ -72,13 +100,17 @@ def build_search_plan(
     if isinstance(max_time_ms, bool) or not isinstance(max_time_ms, int) or max_time_ms < 1:
         raise InvalidQueryError(f"max_time_ms must be a positive integer, got {max_time_ms!r}")
     num_candidates = resolve_num_candidates(request.limit, request.num_candidates, request.exact)
+    if mode in INT8_MODES:
+        _check_int8_request(request, layout)
 
-    vector_field: VectorField = "binary" if mode == "rescore" else mode
+    vector_field = _SEARCHED_FIELD[mode]
     limit = request.limit
     rescore_limit: int | None = None
-    if mode == "rescore":
+    rescore_field: str | None = None
+    if mode in RESCORE_MODES:
         limit, num_candidates = _rescore_limits(request)
         rescore_limit = request.limit
+        rescore_field = INT8_VECTOR_FIELD if mode == "rescore-int8" else FULL_VECTOR_FIELD
 
     path = layout.path(vector_field)
     stage: dict[str, Any] = {
@@ -99,10 +131,12 @@ def build_search_plan(
         SCORE_FIELD: {"$meta": "vectorSearchScore"},
         METADATA_FIELD: metadata_expression(layout),
     }
-    if mode == "rescore":
+    if rescore_field == FULL_VECTOR_FIELD:
         projection[FULL_VECTOR_FIELD] = f"${layout.full_path}"
+    elif rescore_field == INT8_VECTOR_FIELD:
+        projection[INT8_VECTOR_FIELD] = f"${layout.int8_path}"
     pipeline = [{"$vectorSearch": stage}, {"$project": projection}]
-    return SearchPlan(pipeline, vector_field, path, max_time_ms, rescore_limit)
+    return SearchPlan(pipeline, vector_field, path, max_time_ms, rescore_limit, rescore_field)
 
 
 def query_vector(request: SearchRequest, layout: Layout, vector_field: VectorField) -> Binary:
@@ -118,6 +152,17 @@ def query_vector(request: SearchRequest, layout: Layout, vector_field: VectorFie
                 "query with the model the collection was built with"
             )
         return _encode_query(packed_bits_to_binary, packed, expected)
+    if vector_field == "int8":
+        # NOTE: int8 fields and queries are checked on the wire only, not yet against a live
+        # mongot.
+        codes = np.asarray(request.vectors.int8)
+        if codes.ndim != 1 or codes.shape[0] != expected:
+            raise DimensionMismatchError(
+                f"vector field {path!r} is indexed with {expected} int8 dimensions but the "
+                f"query vector has shape {codes.shape}; quantize the query with the "
+                "collection's int8 ranges"
+            )
+        return _encode_query(lambda values, _dims: int8_to_binary(values), codes, expected)
 
     vector: npt.NDArray[Any] = np.asarray(
         request.vectors.full if vector_field == "full" else request.vectors.truncated
@@ -161,6 +206,20 @@ def metadata_expression(layout: Layout) -> dict[str, Any]:
             }
         }
     }
+
+
+def _check_int8_request(request: SearchRequest, layout: Layout) -> None:
+    if not layout.int8:
+        raise InvalidQueryError(
+            f"search mode {request.mode!r} needs int8 vectors, but this collection stores "
+            "none; re-index with --int8, migrate the collection to int8 vectors (leafsearch "
+            "migrate), or use another mode"
+        )
+    if request.vectors.int8 is None:
+        raise InvalidQueryError(
+            f"search mode {request.mode!r} needs the query's int8 vector (QueryVectors.int8); "
+            "quantize the query with the int8 ranges from the collection's manifest"
+        )
 
 
 def _rescore_limits(request: SearchRequest) -> tuple[int, int | None]:

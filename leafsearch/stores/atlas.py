@@ -1,59 +1,51 @@
 """The MongoDB Atlas store: documents in a collection, searched with ``$vectorSearch``.
 
 Each document is ``{_id: record id, text, content_hash, <metadata fields>, <full vector>,
-<truncated vector>, <packed-bit vector>}``, with the vectors stored as BSON binary vectors
-at the layout's paths. Manifests live in the ``leafsearch_manifests`` collection of the same
+<truncated vector>, <packed-bit vector>, [<int8 vector>]}``, with the vectors stored as BSON
+binary vectors at the layout's paths. Each generation of vectors has its own paths and its
+own search index; searches use the generation that :meth:`AtlasStore.prepare` activated (or
+the manifest names). Manifests live in the ``leafsearch_manifests`` collection of the same
 database, keyed by collection name. Works with Atlas, atlas-local and mongod 8.2+ with mongot.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-import numpy as np
 from pymongo import MongoClient, ReplaceOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure, PyMongoError
 from pymongo.errors import ConfigurationError as PyMongoConfigurationError
-from pymongo.operations import SearchIndexModel
 
-from leafsearch.atlas.bson_vectors import binary_to_float32, to_bson_value
+from leafsearch.atlas.bson_vectors import to_bson_value
 from leafsearch.atlas.definitions import (
     DEFAULT_INDEX_NAME,
     Quantization,
     build_index_definition,
-    definition_differences,
+    generation_index_name,
 )
 from leafsearch.atlas.documents import (
     build_document,
     bulk_write_failures,
     chunks,
     hit_from_document,
-    visibility_pipeline,
+    rescored_hits,
 )
 from leafsearch.atlas.errors import ErrorContext, RetryPolicy, call_with_retries, translate_error
-from leafsearch.atlas.pipelines import (
-    DEFAULT_MAX_TIME_MS,
-    FULL_VECTOR_FIELD,
-    SCORE_FIELD,
-    build_search_plan,
-)
+from leafsearch.atlas.generations import AtlasGenerations
+from leafsearch.atlas.indexes import SearchIndexes
+from leafsearch.atlas.pipelines import DEFAULT_MAX_TIME_MS, SCORE_FIELD, build_search_plan
 from leafsearch.atlas.uri import redact_text, redact_uri
 from leafsearch.errors import (
     ConfigurationError,
-    IndexBuildFailedError,
-    IndexNotReadyError,
-    IndexTimeoutError,
     LeafsearchError,
     StoreError,
 )
 from leafsearch.manifest import Manifest
-from leafsearch.scoring import rescore
-from leafsearch.types import EncodedBatch, Hit, Layout, SearchRequest, WriteReport
+from leafsearch.types import BackfillBatch, EncodedBatch, Hit, Layout, SearchRequest, WriteReport
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +57,7 @@ DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 10_000
 # Building an index over a large collection takes minutes on small Atlas tiers.
 DEFAULT_INDEX_WAIT_TIMEOUT = 600.0
 DEFAULT_POLL_INTERVAL = 2.0
-# Ids per $in query when reading hashes or checking index visibility.
+# Ids per $in query when reading content hashes.
 ID_CHUNK = 1000
 # Content hashes kept for wait_until_searchable. Beyond this count the oldest ids are
 # matched on _id alone, so memory stays bounded when no caller waits.
@@ -128,11 +120,28 @@ class AtlasStore:
         self.index_name = index_name or DEFAULT_INDEX_NAME
         self._max_time_ms = max_time_ms
         self._index_wait_timeout = index_wait_timeout
-        self._poll_interval = poll_interval
-        self._update_index = update_index
         self._quantization: Quantization = quantization
         self._retry_policy = retry_policy
         self._layout: Layout | None = None
+        self._indexes = SearchIndexes(
+            self._collection,
+            self._namespace,
+            self._call,
+            poll_interval=poll_interval,
+            update_index=update_index,
+            max_time_ms=max_time_ms,
+        )
+        self._generations = AtlasGenerations(
+            self._collection,
+            self._namespace,
+            self._call,
+            self._indexes,
+            index_name=self._index_name,
+            active_layout=self._active_layout,
+            create_collection=self._create_collection,
+            quantization=quantization,
+            max_time_ms=max_time_ms,
+        )
         # Content hash written for each id by upsert(), so wait_until_searchable can tell
         # the new version of a replaced document from the old one.
         self._written_hashes: dict[str, str] = {}
@@ -156,7 +165,10 @@ class AtlasStore:
     # --- index lifecycle ---------------------------------------------------------------------
 
     def prepare(self, layout: Layout) -> None:
-        """Create (or check) the collection and its vector search index, then wait until queryable.
+        """Create (or check) the collection and the layout's search index, then wait until queryable.
+
+        ``layout`` becomes the active generation: later writes and searches use its paths
+        and its index.
 
         Raises:
             ConfigurationError: if an index of this name exists with another definition and
@@ -167,94 +179,26 @@ class AtlasStore:
         expected_definition = build_index_definition(layout, quantization=self._quantization)
         self._layout = layout
         self._create_collection()
-
-        existing = self._list_index()
-        updated = False
-        if existing is None:
-            model = SearchIndexModel(definition=expected_definition, name=self.index_name, type="vectorSearch")
-            self._call("create search index", lambda: self._collection.create_search_index(model))
-            logger.info("created vector search index %r on %s", self.index_name, self._namespace)
-        else:
-            if existing.get("type", "vectorSearch") != "vectorSearch":
-                raise ConfigurationError(
-                    f"index {self.index_name!r} on {self._namespace} is a {existing.get('type')!r} "
-                    "index, not vectorSearch; drop it or choose another index name"
-                )
-            current = existing.get("latestDefinition", existing.get("definition"))
-            differences = definition_differences(current, expected_definition)
-            if differences and not self._update_index:
-                raise ConfigurationError(
-                    f"vector search index {self.index_name!r} on {self._namespace} has another "
-                    f"definition: {'; '.join(differences)}. Allow the update (update_index=True, "
-                    "which rebuilds the index) or drop the collection"
-                )
-            if differences:
-                self._call(
-                    "update search index",
-                    lambda: self._collection.update_search_index(self.index_name, expected_definition),
-                )
-                logger.info(
-                    "updated vector search index %r on %s: %s",
-                    self.index_name,
-                    self._namespace,
-                    "; ".join(differences),
-                )
-                updated = True
-        self.wait_until_index_ready(expected=expected_definition if updated else None)
+        name = self._index_name(layout)
+        updated = self._indexes.ensure(
+            name,
+            expected_definition,
+            purpose="Allow the update (update_index=True, which rebuilds the index) or drop "
+            "the collection",
+        )
+        self._indexes.wait_until_ready(
+            name, self._index_wait_timeout, expected=expected_definition if updated else None
+        )
 
     def wait_until_index_ready(
         self, timeout: float | None = None, *, expected: dict[str, Any] | None = None
     ) -> None:
-        """Poll ``$listSearchIndexes`` until the index is queryable, for at most ``timeout`` s.
+        """Poll until the active generation's index is queryable, for at most ``timeout`` s.
 
-        ``queryable: true`` counts as ready even without ``status: READY``, because
-        atlas-local reports it that way. After an update (``expected`` given) the index must
-        be READY with ``expected`` as its latest definition, since until then the old
-        definition is serving.
+        See :meth:`SearchIndexes.wait_until_ready` for what counts as ready.
         """
         limit = self._index_wait_timeout if timeout is None else timeout
-        deadline = time.monotonic() + limit
-        last_state: tuple[Any, Any] | None = None
-        while True:
-            index = self._list_index()
-            status = index.get("status", "UNKNOWN") if index else "DOES_NOT_EXIST"
-            queryable = bool(index.get("queryable")) if index else False
-            if (status, queryable) != last_state:
-                logger.info(
-                    "waiting for vector search index %r on %s: status %s, queryable %s",
-                    self.index_name,
-                    self._namespace,
-                    status,
-                    queryable,
-                )
-                last_state = (status, queryable)
-            if status == "FAILED":
-                raise IndexBuildFailedError(
-                    f"vector search index {self.index_name!r} on {self._namespace} FAILED: "
-                    f"{_status_message(index)}. Fix the definition (see the server's message), "
-                    "drop the index and run again"
-                )
-            if status == "DELETING":
-                raise IndexNotReadyError(
-                    f"vector search index {self.index_name!r} on {self._namespace} is being "
-                    "deleted; wait for the drop to finish and run again"
-                )
-            if index and _is_ready(index, queryable, status, expected):
-                if status == "STALE":
-                    logger.warning(
-                        "vector search index %r on %s is STALE: results may be out of date",
-                        self.index_name,
-                        self._namespace,
-                    )
-                return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise IndexTimeoutError(
-                    f"vector search index {self.index_name!r} on {self._namespace} was not "
-                    f"queryable after {limit:.0f} s (last status {status}, queryable "
-                    f"{queryable}). Wait and run again, or raise index_wait_timeout"
-                )
-            time.sleep(min(self._poll_interval, remaining))
+        self._indexes.wait_until_ready(self._active_index_name(), limit, expected=expected)
 
     # --- writes ------------------------------------------------------------------------------
 
@@ -343,78 +287,81 @@ class AtlasStore:
         wrote for it. Ids this store did not write are matched on ``_id`` alone.
         """
         layout = self._require_layout()
-        pending = list(dict.fromkeys(ids))
-        deadline = time.monotonic() + timeout
-        logged_count = -1
-        while pending:
-            try:
-                visible = self._visible_ids(pending, layout)
-            except IndexNotReadyError:
-                visible = set()
-            pending = [record_id for record_id in pending if record_id not in visible]
-            if not pending:
-                break
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise IndexTimeoutError(
-                    f"{len(pending)} of {len(ids)} documents were not searchable in index "
-                    f"{self.index_name!r} on {self._namespace} after {timeout:.0f} s "
-                    f"(first: {', '.join(pending[:5])}). Wait longer; if it persists, check "
-                    "that the vectors have the indexed dimensions"
-                )
-            if len(pending) != logged_count:
-                logger.info(
-                    "waiting for %d documents to become searchable in %s",
-                    len(pending),
-                    self._namespace,
-                )
-                logged_count = len(pending)
-            time.sleep(min(self._poll_interval, remaining))
+        self._indexes.wait_until_visible(
+            self._index_name(layout), layout, ids, timeout, self._written_hashes
+        )
         for record_id in ids:
             self._written_hashes.pop(record_id, None)
 
     # --- search ------------------------------------------------------------------------------
 
     def search(self, request: SearchRequest) -> list[Hit]:
+        """Run one ``$vectorSearch`` on the active generation's index; see :func:`build_search_plan`."""
         layout = self._require_layout()
-        plan = build_search_plan(request, layout, self.index_name, max_time_ms=self._max_time_ms)
+        name = self._index_name(layout)
+        plan = build_search_plan(request, layout, name, max_time_ms=self._max_time_ms)
         documents = self._call(
-            "vector search", partial(self._aggregate, plan.pipeline, plan.max_time_ms)
+            "vector search",
+            partial(self._aggregate, plan.pipeline, plan.max_time_ms),
+            index_name=name,
         )
         if not documents:
-            self._check_index_exists()
+            self._indexes.require_queryable(name)
             return []
         if plan.rescore_limit is None:
             return [hit_from_document(document, float(document[SCORE_FIELD])) for document in documents]
 
-        with_vectors = [document for document in documents if FULL_VECTOR_FIELD in document]
-        if len(with_vectors) < len(documents):
+        hits, skipped = rescored_hits(documents, plan, request, layout)
+        if skipped:
             logger.warning(
-                "%d candidates in %s have no full vector at %r and were skipped",
-                len(documents) - len(with_vectors),
+                "%d candidates in %s have no usable %s vector and were skipped",
+                skipped,
                 self._namespace,
-                layout.full_path,
+                "int8" if request.mode == "rescore-int8" else "full",
             )
-        if not with_vectors:
-            return []
-        full = np.stack([binary_to_float32(d[FULL_VECTOR_FIELD]) for d in with_vectors])
-        order, scores = rescore(full, request.vectors.full, layout.similarity, plan.rescore_limit)
-        return [hit_from_document(with_vectors[int(i)], float(s)) for i, s in zip(order, scores)]
+        return hits
+
+    # --- generations: see AtlasGenerations for what each method sends ----------------------
+
+    def prepare_generation(self, layout: Layout) -> None:
+        self._generations.prepare(layout)
+
+    def iter_backfill(self, layout: Layout, batch_size: int) -> Iterator[BackfillBatch]:
+        return self._generations.iter_backfill(layout, batch_size)
+
+    def write_backfill(self, layout: Layout, batch: BackfillBatch, vectors: EncodedBatch) -> None:
+        self._generations.write_backfill(layout, batch, vectors)
+
+    def generation_count(self, layout: Layout) -> int:
+        return self._generations.count(layout)
+
+    def wait_until_generation_ready(self, layout: Layout, timeout: float) -> None:
+        self._generations.wait_until_ready(layout, timeout)
+
+    def drop_generation(self, layout: Layout) -> None:
+        self._generations.drop(layout)
+
+    def index_status(self, layout: Layout) -> str:
+        """Return ``"<index name>: <STATUS> (queryable)"``, ``"... (not queryable)"`` or ``"...: missing"``."""
+        return self._indexes.status_line(self._index_name(layout))
 
     # --- cleanup -----------------------------------------------------------------------------
 
     def drop(self) -> None:
+        """Drop the active index, the collection (with every generation's index) and the manifest."""
+        name = self._active_index_name()
         try:
-            self._collection.drop_search_index(self.index_name)
+            self._indexes.drop(name)
         except OperationFailure as exc:
             # Dropping the collection below removes its search indexes as well.
-            logger.debug("drop search index %r: %s", self.index_name, redact_text(str(exc)))
+            logger.debug("drop search index %r: %s", name, redact_text(str(exc)))
         except PyMongoError as exc:
             raise self._translate("drop search index", exc) from None
         self._call("drop collection", lambda: self._collection.drop())
         self._call("delete manifest", lambda: self._manifests.delete_one({"_id": self._name}))
         self._written_hashes.clear()
-        logger.info("dropped %s, its manifest and index %r", self._namespace, self.index_name)
+        self._generations.forget()
+        logger.info("dropped %s, its manifest and index %r", self._namespace, name)
 
     def close(self) -> None:
         if self._owns_client:
@@ -427,24 +374,40 @@ class AtlasStore:
         action: str,
         operation: Callable[[], T],
         passthrough: tuple[type[PyMongoError], ...] = (),
+        *,
+        index_name: str | None = None,
     ) -> T:
-        context = ErrorContext(action, self._namespace, self._server, self.index_name)
+        context = ErrorContext(
+            action, self._namespace, self._server, index_name or self._active_index_name()
+        )
         return call_with_retries(operation, context, self._retry_policy, passthrough=passthrough)
 
     def _translate(self, action: str, exc: PyMongoError) -> LeafsearchError:
-        context = ErrorContext(action, self._namespace, self._server, self.index_name)
+        context = ErrorContext(action, self._namespace, self._server, self._active_index_name())
         return translate_error(exc, context)
 
-    def _require_layout(self) -> Layout:
+    def _active_layout(self) -> Layout | None:
+        """Return the active layout: the one last prepared, else the manifest's, else None."""
         if self._layout is None:
             manifest = self.read_manifest()
-            if manifest is None:
-                raise StoreError(
-                    f"{self._namespace} has no manifest; index documents first "
-                    "(leafsearch index PATH) or call prepare(layout)"
-                )
-            self._layout = manifest.layout()
+            if manifest is not None:
+                self._layout = manifest.layout()
         return self._layout
+
+    def _require_layout(self) -> Layout:
+        layout = self._active_layout()
+        if layout is None:
+            raise StoreError(
+                f"{self._namespace} has no manifest; index documents first "
+                "(leafsearch index PATH) or call prepare(layout)"
+            )
+        return layout
+
+    def _index_name(self, layout: Layout) -> str:
+        return generation_index_name(self.index_name, layout.generation)
+
+    def _active_index_name(self) -> str:
+        return self.index_name if self._layout is None else self._index_name(self._layout)
 
     def _create_collection(self) -> None:
         # createSearchIndexes fails on a collection that does not exist yet.
@@ -464,55 +427,3 @@ class AtlasStore:
     def _find_hashes(self, query: dict[str, Any]) -> list[dict[str, Any]]:
         cursor = self._collection.find(query, {"content_hash": 1}, max_time_ms=self._max_time_ms)
         return list(cursor)
-
-    def _list_index(self) -> dict[str, Any] | None:
-        indexes = self._call(
-            "list search indexes",
-            lambda: list(self._collection.list_search_indexes(self.index_name)),
-        )
-        return dict(indexes[0]) if indexes else None
-
-    def _check_index_exists(self) -> None:
-        # $vectorSearch on a missing index returns no documents instead of an error.
-        index = self._list_index()
-        if index is None:
-            raise IndexNotReadyError(
-                f"no vector search index {self.index_name!r} on {self._namespace}; create it "
-                "by indexing documents (leafsearch index PATH) or with prepare(layout)"
-            )
-        if not index.get("queryable"):
-            raise IndexNotReadyError(
-                f"vector search index {self.index_name!r} on {self._namespace} is not "
-                f"queryable yet (status {index.get('status')}); wait and retry"
-            )
-
-    def _visible_ids(self, ids: list[str], layout: Layout) -> set[str]:
-        visible: set[str] = set()
-        for chunk in chunks(ids, ID_CHUNK):
-            pipeline = visibility_pipeline(self.index_name, layout, chunk, self._written_hashes)
-            documents = self._call(
-                "check searchable ids", partial(self._aggregate, pipeline, self._max_time_ms)
-            )
-            visible.update(str(document["_id"]) for document in documents)
-        return visible
-
-
-def _is_ready(
-    index: Mapping[str, Any], queryable: bool, status: str, expected: dict[str, Any] | None
-) -> bool:
-    if expected is None:
-        return queryable or status == "READY"
-    if status != "READY":
-        return False
-    return not definition_differences(index.get("latestDefinition"), expected)
-
-
-def _status_message(index: Mapping[str, Any] | None) -> str:
-    if not index:
-        return "no details"
-    messages = [
-        str(detail.get("message"))
-        for detail in index.get("statusDetail", [])
-        if isinstance(detail, Mapping) and detail.get("message")
-    ]
-    return redact_text("; ".join(messages) or str(index.get("message", "no details")))
