@@ -467,7 +467,8 @@ def test_eval_json_keys(
 
     result = json.loads(out)
     assert code == EXIT_OK
-    assert set(result) == {"dataset", "queries", "documents", "exact", "index", "metrics"}
+    assert set(result) == {"dataset", "queries", "documents", "exact", "index", "metrics", "ndcg@10_retention"}
+    assert set(result["ndcg@10_retention"]) == {"rescore"}
     assert result["queries"] == 2
     assert result["documents"] == len(DOCS)
     assert result["exact"] is True

@@ -77,7 +77,13 @@ class VectorStore(Protocol):
         ...
 
     def write_backfill(self, layout: Layout, batch: BackfillBatch, vectors: EncodedBatch) -> None:
-        """Store ``layout``'s vectors for the documents of ``batch``, all or nothing."""
+        """Store ``layout``'s vectors for the documents of ``batch``.
+
+        ``vectors.ids`` must equal ``batch.ids``, in order. The embedded store writes a batch
+        all or nothing. Atlas keeps the documents that succeeded and raises
+        :class:`~leafsearch.errors.BulkWriteFailure` listing the others, which the next
+        backfill pass retries.
+        """
         ...
 
     def generation_count(self, layout: Layout) -> int:
