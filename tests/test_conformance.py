@@ -9,6 +9,7 @@ Without it, the Atlas leg is skipped with a one-line reason.
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sentence_transformers import SentenceTransformer
 
 from leafsearch import Collection
 from leafsearch.errors import InvalidFilterError, ManifestMismatchError
@@ -69,11 +71,14 @@ def _records() -> list[SourceRecord]:
     ]
 
 
+@functools.lru_cache(maxsize=1)
+def _plain_model(path: str) -> SentenceTransformer:
+    return SentenceTransformer(path)
+
+
 def _reference_ranking(minilm_path: str, query: str) -> list[str]:
     """Rank the sentences with plain sentence-transformers, independently of leafsearch."""
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(minilm_path)
+    model = _plain_model(minilm_path)
     documents = model.encode([text for _, text in SENTENCES], normalize_embeddings=True)
     query_vector = model.encode([query], normalize_embeddings=True)[0]
     order = np.argsort(-(documents @ query_vector), kind="stable")
@@ -85,6 +90,19 @@ def test_full_mode_matches_reference(collection: Collection, minilm_path: str) -
     for query in QUERIES:
         hits = collection.search(query, k=5, mode="full", exact=True)
         assert [hit.id for hit in hits] == _reference_ranking(minilm_path, query)[:5]
+
+
+@pytest.mark.parametrize("mode", ["full", "truncated", "binary", "rescore", "int8", "rescore-int8"])
+def test_ranking_parity_with_embedded(collection: Collection, minilm_path: str, tmp_path: Path, mode: str) -> None:
+    """The store under test ranks exactly like a fresh embedded store on the same data."""
+    collection.index(_records(), int8=True)
+    reference = Collection(open_store(str(tmp_path / "reference"), "parity"), query_model=minilm_path)
+    reference.index(_records(), int8=True)
+    for query in QUERIES:
+        expected = reference.search(query, k=8, mode=mode, exact=True)
+        actual = collection.search(query, k=8, mode=mode, exact=True)
+        assert [hit.id for hit in actual] == [hit.id for hit in expected]
+        np.testing.assert_allclose([hit.score for hit in actual], [hit.score for hit in expected], atol=1e-5)
 
 
 def test_modes_agree_on_top_hit(collection: Collection) -> None:

@@ -99,3 +99,20 @@ def test_unreachable_hub_id_names_model_and_fix() -> None:
     assert "MongoDB/mdbr-leaf-mt-not-cached" in message
     assert "local directory" in message
     assert "\n" not in message
+
+
+def test_process_pool_matches_single_process(minilm_path: str, minilm_encoder: Encoder) -> None:
+    texts = [f"document number {i} about topic {i % 7}" for i in range(40)]
+    pooled = Encoder(minilm_path, processes=2, batch_size=8, device="cpu")
+    try:
+        vectors = pooled.encode_documents(texts).vectors
+    finally:
+        pooled.close()
+    np.testing.assert_allclose(vectors, minilm_encoder.encode_documents(texts).vectors, atol=1e-5)
+
+
+def test_unknown_device_rejected(minilm_path: str) -> None:
+    from leafsearch.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="tpu"):
+        Encoder(minilm_path, device="tpu")
