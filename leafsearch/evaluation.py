@@ -118,8 +118,8 @@ def quality_retention(results: Mapping[str, Mapping[str, float]]) -> dict[str, f
 
 def format_table(results: Mapping[str, Mapping[str, float]]) -> str:
     """Render ``{mode: {metric: value}}`` as a fixed-width text table."""
-    header = f"{'mode':<10}" + "".join(f"{name:>12}" for name in METRICS)
+    header = f"{'mode':<14}" + "".join(f"{name:>12}" for name in METRICS)
     lines = [header, "-" * len(header)]
     for mode, metrics in results.items():
-        lines.append(f"{mode:<10}" + "".join(f"{metrics[name]:>12.5f}" for name in METRICS))
+        lines.append(f"{mode:<14}" + "".join(f"{metrics[name]:>12.5f}" for name in METRICS))
     return "\n".join(lines)
