@@ -12,7 +12,7 @@ fi
 # torch first: the pinned CPU build keeps pip from pulling a multi-GB CUDA build.
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet "torch==2.13.0"
-"$venv/bin/python" -m pip install --quiet -e .
+"$venv/bin/python" -m pip install --quiet .
 
 export LEAFSEARCH_STORE=${LEAFSEARCH_STORE:-.leafsearch/demo}
 sample=$("$venv/bin/python" -c 'import leafsearch.samples as s; print(s.sample_corpus_dir())')
@@ -27,3 +27,7 @@ done
 echo
 echo "search: open a file compressed with gzip (only functions)"
 "$leafsearch" search "open a file compressed with gzip" --collection stdlib -k 5 --filter '{"kind": "function"}'
+
+echo
+echo "smoke evaluation on the bundled query set (40 queries)"
+"$leafsearch" eval "$sample" --collection stdlib --modes full,rescore --quiet
