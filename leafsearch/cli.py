@@ -287,9 +287,9 @@ def _evaluate(collection: Collection, args: argparse.Namespace) -> int:
 
 
 def _redact(message: str) -> str:
-    from leafsearch.atlas.uri import redact_uri
+    from leafsearch.atlas.uri import redact_text
 
-    return " ".join(redact_uri(word) if "://" in word else word for word in message.split(" "))
+    return redact_text(message)
 
 
 if __name__ == "__main__":
