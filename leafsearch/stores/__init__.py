@@ -6,12 +6,28 @@ from leafsearch.config import is_mongodb_uri
 from leafsearch.stores.base import VectorStore
 
 
-def open_store(location: str, collection: str) -> VectorStore:
-    """Open ``collection`` in the embedded store at a directory, or on MongoDB at a URI."""
-    if is_mongodb_uri(location):
-        from leafsearch.stores.atlas import AtlasStore
+def database_from_uri(uri: str) -> str | None:
+    """Return the database named in a MongoDB URI's path (``mongodb://host/NAME?...``), if any.
 
-        return AtlasStore(location, collection)
+    Parsed by hand because pymongo's parser resolves ``mongodb+srv`` hosts through DNS.
+    """
+    rest = uri.split("://", 1)[1]
+    path = rest.split("?", 1)[0]
+    if "/" not in path:
+        return None
+    name = path.split("/", 1)[1]
+    return name or None
+
+
+def open_store(location: str, collection: str) -> VectorStore:
+    """Open ``collection`` in the embedded store at a directory, or on MongoDB at a URI.
+
+    On MongoDB the database is the one the URI names, else ``leafsearch``.
+    """
+    if is_mongodb_uri(location):
+        from leafsearch.stores.atlas import DEFAULT_DATABASE, AtlasStore
+
+        return AtlasStore(location, collection, database=database_from_uri(location) or DEFAULT_DATABASE)
     from leafsearch.stores.embedded import EmbeddedStore
 
     return EmbeddedStore(location, collection)
