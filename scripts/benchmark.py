@@ -168,7 +168,8 @@ def run(setting: str, sizes: Sizes, args: argparse.Namespace, work: Path) -> dic
     # loads would double its run time).
     if setting != "smoke" and "memory" in only:
         logger.info("memory pair")
-        rows += memory_pair(Path(__file__).resolve(), model, sizes.memory_docs, work)
+        memory_docs = tuple(args.memory_sizes) if args.memory_sizes else sizes.memory_docs
+        rows += memory_pair(Path(__file__).resolve(), model, memory_docs, work)
 
     return {
         "setting": setting,
@@ -279,6 +280,13 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         choices=["index", "onnx", "query", "ann", "memory"],
         help="run only these pairs (the indexing pass always runs: it provides the vectors)",
+    )
+    parser.add_argument(
+        "--memory-sizes",
+        nargs=2,
+        type=int,
+        metavar=("SMALL", "LARGE"),
+        help="document counts of the peak-RSS pair (default: 10000 100000 in the full setting)",
     )
     parser.add_argument("--render", nargs="+", metavar="JSON", help="merge result files into docs/benchmarks.md and exit")
     parser.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
