@@ -21,6 +21,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -219,6 +220,11 @@ def render_docs(result: dict[str, Any]) -> str:
         for row in result["rows"]
         if "baseline" in row
     )
+    missed = "\n".join(
+        f"- {row['name']}: measured {row['ratio']:.3f}, target {row['target']}."
+        for row in result["rows"]
+        if row["passed"] is False
+    )
     return "\n".join(
         [
             DOCS_START,
@@ -232,8 +238,11 @@ def render_docs(result: dict[str, Any]) -> str:
             ),
             "",
             "```bash",
-            result["command"],
+            # The dataset's local path says nothing to a reader; name it by its role.
+            _portable_command(result["command"]),
             "```",
+            "",
+            "`$SCIFACT` is a BEIR SciFact folder (corpus.jsonl.gz, queries.jsonl, qrels/test.tsv).",
             "",
             "Each pair ran interleaved (A B A B) in one process after a warm-up. The ratio is the",
             "candidate's median over the baseline's (inverted for throughput and QPS, marked >=).",
@@ -248,9 +257,19 @@ def render_docs(result: dict[str, Any]) -> str:
             "Variants:",
             "",
             baselines,
+            "",
+            "Targets missed in this run (the NOTE comments in the code say where each limit sits):",
+            "",
+            missed or "- none",
             DOCS_END,
         ]
     )
+
+
+def _portable_command(command: str) -> str:
+    """Replace machine-specific paths in the recorded command with placeholders."""
+    command = re.sub(r"--scifact \S+", '--scifact "$SCIFACT"', command)
+    return re.sub(r" --work-dir \S+", "", command)
 
 
 def update_docs(path: Path, section: str) -> None:
