@@ -49,8 +49,6 @@ RESULT_KEYS = ("setting", "command", "environment", "rows", "seconds")
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="leafsearch-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
     if args.render:
         results = [json.loads(Path(name).read_text(encoding="utf-8")) for name in args.render]
         merged = dict(results[0])
@@ -60,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         update_docs(REPO / "docs" / "benchmarks.md", render_docs(merged))
         print(render_table(merged["rows"]))
         return 0
+    work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="leafsearch-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     if args.memory_child:
         from bench_cases import memory_child
 
