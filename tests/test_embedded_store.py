@@ -251,3 +251,39 @@ def test_int8_mode_without_int8_vectors(tmp_path: Path, vectors: np.ndarray, que
     store = _open(tmp_path, vectors)
     with pytest.raises(InvalidQueryError, match="int8"):
         store.search(_int8_request(query, np.zeros(DIMS, np.int8), "int8", 5))
+
+
+def test_reader_leaves_uncommitted_bytes(tmp_path: Path, vectors: np.ndarray, query: np.ndarray) -> None:
+    store = _open(tmp_path, vectors)
+    full_file = tmp_path / "test" / "full.f32"
+    committed = full_file.stat().st_size
+    # A writer in another process has appended a batch but not committed it yet.
+    with open(full_file, "ab") as handle:
+        handle.write(b"\x01" * DIMS * 4 * 5)
+    reader = EmbeddedStore(tmp_path, "test")
+    assert reader.count() == 200
+    assert len(reader.search(_request(query, "full", limit=300))) == 200
+    assert full_file.stat().st_size == committed + DIMS * 4 * 5
+    # The next write starts at the committed end and replaces the stray bytes.
+    store.upsert(_batch(vectors[:2].copy(), start=900))
+    assert full_file.stat().st_size == committed + DIMS * 4 * 2
+
+
+def test_missing_collection_not_created(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path, "absent")
+    assert store.read_manifest() is None
+    assert store.count() == 0
+    assert not (tmp_path / "absent").exists()
+
+
+def test_store_location_is_file(tmp_path: Path) -> None:
+    location = tmp_path / "afile"
+    location.write_text("x")
+    with pytest.raises(StoreError, match="is a file"):
+        EmbeddedStore(location, "docs")
+
+
+@pytest.mark.parametrize("name", ["a.b", "a\\\\b", "", "x" * 101, "a/b"])
+def test_collection_names_checked(tmp_path: Path, name: str) -> None:
+    with pytest.raises(StoreError, match="collection name"):
+        EmbeddedStore(tmp_path, name)

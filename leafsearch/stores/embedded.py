@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import threading
@@ -37,6 +38,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+try:
+    import fcntl
+except ImportError:  # Windows: writers in one process are still serialized by a thread lock.
+    fcntl = None  # type: ignore[assignment]
 
 from leafsearch.errors import InvalidQueryError, StoreError
 from leafsearch.int8 import int8_rescore_top, int8_top
@@ -89,29 +95,77 @@ class EmbeddedStore:
     """A collection stored in a local directory, searched exactly with Atlas score formulas."""
 
     def __init__(self, root: str | os.PathLike[str], collection: str) -> None:
-        if not collection or "/" in collection or collection.startswith("."):
-            raise StoreError(
-                f"invalid collection name {collection!r}; use letters, digits, '-' or '_'"
-            )
+        check_collection_name(collection)
         self.root = Path(root).expanduser()
         self.collection = collection
         self.path = self.root / collection
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            self.path / "docs.sqlite", timeout=_BUSY_TIMEOUT_S, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"store location {str(self.root)!r} is a file; pass a directory")
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
         self._layout: Layout | None = None
         self._ann: HnswIndex | None = None
         self._ann_unavailable_logged = False
+        # Reading a collection that does not exist creates nothing; the first write does.
+        self._conn: sqlite3.Connection | None = None
+        if (self.path / "docs.sqlite").exists():
+            self._connect()
         manifest = self.read_manifest()
         if manifest is not None:
             self._layout = manifest.layout()
-            self._discard_uncommitted_rows()
+            self._check_files_complete(self._layout)
+
+    def _check_files_complete(self, layout: Layout) -> None:
+        """Raise if a vector file is shorter than its committed rows (read-only check)."""
+        rows = self._committed_rows()
+        for vector_file in vector_files(layout):
+            file_path = self.path / vector_file.name
+            needed = rows * vector_file.row_bytes
+            actual = file_path.stat().st_size if file_path.exists() else 0
+            if actual < needed:
+                raise StoreError(
+                    f"{file_path} holds {actual} bytes but {rows} committed rows need "
+                    f"{needed}; the store is damaged, re-index into a new directory"
+                )
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        return self._conn if self._conn is not None else self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(
+                self.path / "docs.sqlite", timeout=_BUSY_TIMEOUT_S, check_same_thread=False
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(
+                f"cannot open the embedded store at {str(self.path)!r} ({exc}); it needs a "
+                "writable directory (SQLite keeps its write-ahead log next to the data)"
+            ) from None
+        self._conn = connection
+        return connection
+
+    @contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        """Serialize writers across threads and processes (fcntl.flock where available).
+
+        Readers never take it: they map only committed rows, so bytes a writer has appended
+        but not committed yet are invisible to them.
+        """
+        with self._lock:
+            self.path.mkdir(parents=True, exist_ok=True)
+            with open(self.path / "write.lock", "a+b") as handle:
+                if fcntl is not None:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    if fcntl is not None:
+                        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     # -- manifest -----------------------------------------------------------------------
 
@@ -132,14 +186,17 @@ class EmbeddedStore:
     def prepare(self, layout: Layout) -> None:
         self._layout = layout
         self._snapshot = None
-        for vector_file in vector_files(layout):
-            (self.path / vector_file.name).touch(exist_ok=True)
-        self._discard_uncommitted_rows()
+        with self._write_lock():
+            for vector_file in vector_files(layout):
+                (self.path / vector_file.name).touch(exist_ok=True)
+            self._discard_uncommitted_rows()
 
     # -- writes ---------------------------------------------------------------------------
 
     def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
+        if self._conn is None:
+            return found
         for start in range(0, len(ids), _SQL_BATCH):
             chunk = list(ids[start : start + _SQL_BATCH])
             marks = ",".join("?" * len(chunk))
@@ -154,7 +211,7 @@ class EmbeddedStore:
         if len(set(batch.ids)) != len(batch.ids):
             raise StoreError("a batch must not contain the same id twice")
         self._check_shapes(batch, layout)
-        with self._lock:
+        with self._write_lock():
             first_row = self._committed_rows()
             self._append_vectors(batch, first_row)
             rows = range(first_row, first_row + len(batch))
@@ -176,7 +233,9 @@ class EmbeddedStore:
         return WriteReport(written=len(batch))
 
     def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM docs").fetchone()[0])
+        if self._conn is None:
+            return 0
+        return int(self._conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0])
 
     def wait_until_searchable(self, ids: Sequence[str], timeout: float) -> None:
         # Writes are visible to searches as soon as their transaction commits.
@@ -188,7 +247,9 @@ class EmbeddedStore:
 
     def close(self) -> None:
         self._snapshot = None
-        self._db.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     # -- search ---------------------------------------------------------------------------
     # The search path: search, build_ann_index and the helpers down to _map. Writes never
@@ -323,9 +384,10 @@ class EmbeddedStore:
     # -- generations --------------------------------------------------------------------
 
     def prepare_generation(self, layout: Layout) -> None:
-        for vector_file in vector_files(layout):
-            (self.path / vector_file.name).touch(exist_ok=True)
-        self._truncate_files(layout, self._backfill_rows(layout), damaged_if_short=True)
+        with self._write_lock():
+            for vector_file in vector_files(layout):
+                (self.path / vector_file.name).touch(exist_ok=True)
+            self._truncate_files(layout, self._backfill_rows(layout), damaged_if_short=True)
 
     def iter_backfill(self, layout: Layout, batch_size: int) -> Iterator[BackfillBatch]:
         total = self._committed_rows()
@@ -366,7 +428,7 @@ class EmbeddedStore:
             if source is None:
                 raise StoreError(f"backfill vectors lack the {vector_file.field} representation")
             getattr(block, vector_file.field)[offsets] = source
-        with self._lock:
+        with self._write_lock():
             self._write_rows(layout, block, batch.position)
             with self._transaction() as db:
                 self._set_meta(db, _backfill_key(layout), str(batch.end))
@@ -400,7 +462,9 @@ class EmbeddedStore:
 
     def iter_documents(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """Yield ``(id, text, metadata)`` for every document, in row order."""
-        cursor = self._db.execute("SELECT id, text, metadata FROM docs ORDER BY row")
+        if self._conn is None:
+            return
+        cursor = self._conn.execute("SELECT id, text, metadata FROM docs ORDER BY row")
         for doc_id, text, metadata in cursor:
             yield doc_id, text, json.loads(metadata)
 
@@ -544,7 +608,9 @@ class EmbeddedStore:
         return int(value) if value else 0
 
     def _meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if self._conn is None:
+            return None
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else None
 
     @staticmethod
@@ -619,3 +685,14 @@ def _zero_block(layout: Layout, rows: int) -> EncodedBatch:
 
 def _empty_batch(layout: Layout) -> EncodedBatch:
     return _zero_block(layout, 0)
+
+
+_COLLECTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+
+def check_collection_name(name: str) -> None:
+    """Raise :class:`StoreError` unless ``name`` is 1 to 100 letters, digits, '-' or '_'."""
+    if not _COLLECTION_NAME.fullmatch(name or ""):
+        raise StoreError(
+            f"invalid collection name {name!r}; use 1 to 100 letters, digits, '-' or '_'"
+        )
