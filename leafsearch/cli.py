@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 from leafsearch import __version__
 from leafsearch.collection import Collection
 from leafsearch.config import DEFAULT_TRUNCATE_DIM
-from leafsearch.errors import LeafsearchError
+from leafsearch.errors import ConfigurationError, LeafsearchError
 from leafsearch.evaluation import (
     EVAL_DEPTH,
     check_modes,
@@ -34,6 +36,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_BAD_RECORDS = 3
 EXIT_INTERRUPTED = 130
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--document-model", help="document model hub id or local directory (default: $LEAFSEARCH_DOCUMENT_MODEL, the query model)")
     common.add_argument("--query-prompt", help="override the query prompt; pass '' for none")
     common.add_argument("--device", help="torch device for the models: auto, cpu, cuda, cuda:N or mps (default: auto)")
-    common.add_argument("--processes", type=int, default=1, help="encoder processes for documents; with --device cuda, one per GPU (default: 1)")
+    common.add_argument("--processes", type=_positive_int, default=1, help="encoder processes for documents; with --device cuda, one per GPU (default: 1)")
     common.add_argument("--allow-model-mismatch", action="store_true", help="search with a query model other than the collection's (same dimensions only)")
     common.add_argument("--allow-unaligned-models", action="store_true", help="accept a query/document model pair that is not a known aligned pair (recorded in the manifest)")
     common.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -62,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--id-field", help="field holding the document id (default: _id or id, else a content hash)")
     index.add_argument("--truncate-dim", type=int, default=DEFAULT_TRUNCATE_DIM, help=f"dimensions kept in the Matryoshka-truncated vector (default: {DEFAULT_TRUNCATE_DIM})")
     index.add_argument("--similarity", default="cosine", choices=["cosine", "dotProduct", "euclidean"], help="vector similarity (default: cosine)")
-    index.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"documents encoded and written per batch (default: {DEFAULT_BATCH_SIZE})")
+    index.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, help=f"documents encoded and written per batch (default: {DEFAULT_BATCH_SIZE})")
     index.add_argument("--int8", action="store_true", default=None, help="also store int8 vectors (ranges calibrated on the first 1,000 documents)")
     index.add_argument("--quiet", action="store_true", help="hide the progress bar")
 
@@ -77,10 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", parents=[common], help="index a BEIR dataset and report retrieval metrics per mode")
     evaluate.add_argument("path", help="BEIR dataset folder (corpus.jsonl[.gz], queries.jsonl, qrels/)")
     evaluate.add_argument("--split", default="test", help="qrels split (default: test)")
-    evaluate.add_argument("--modes", type=_mode_list, default=list(SEARCH_MODES), help="comma-separated modes (default: all)")
+    evaluate.add_argument("--modes", type=_mode_list, help="comma-separated modes (default: all the collection supports)")
     evaluate.add_argument("--approximate", action="store_true", help="use approximate search instead of exact")
     evaluate.add_argument("--truncate-dim", type=int, default=DEFAULT_TRUNCATE_DIM, help=f"Matryoshka dimensions when indexing (default: {DEFAULT_TRUNCATE_DIM})")
-    evaluate.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"documents per indexing batch (default: {DEFAULT_BATCH_SIZE})")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, help=f"documents per indexing batch (default: {DEFAULT_BATCH_SIZE})")
     evaluate.add_argument("--int8", action="store_true", default=None, help="also store int8 vectors, so the int8 modes are evaluated")
     evaluate.add_argument("--quiet", action="store_true", help="hide the progress bar")
 
@@ -90,13 +93,23 @@ def build_parser() -> argparse.ArgumentParser:
     int8_group = migrate.add_mutually_exclusive_group()
     int8_group.add_argument("--int8", action="store_true", default=None, help="add int8 vectors")
     int8_group.add_argument("--no-int8", dest="int8", action="store_false", help="stop storing int8 vectors")
-    migrate.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"documents per backfill batch (default: {DEFAULT_BATCH_SIZE})")
+    migrate.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, help=f"documents per backfill batch (default: {DEFAULT_BATCH_SIZE})")
     migrate.add_argument("--drop-old", action="store_true", help="delete earlier generations after switching over")
     migrate.add_argument("--abort", action="store_true", help="discard an unfinished migration")
     migrate.add_argument("--quiet", action="store_true", help="hide the progress bar")
 
     commands.add_parser("status", parents=[common], help="show the manifest, documents per generation and index states")
     return parser
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {number}")
+    return number
 
 
 def _mode_list(value: str) -> list[str]:
@@ -116,9 +129,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        _quiet_model_loading()
     try:
         return _run(args)
     except LeafsearchError as exc:
+        print(f"leafsearch: error: {_redact(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    except (OSError, sqlite3.Error) as exc:
+        # Disk full, permissions, unreadable files: one line instead of a traceback.
         print(f"leafsearch: error: {_redact(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -211,7 +230,7 @@ def _search(collection: Collection, args: argparse.Namespace) -> int:
         print(json.dumps([{"id": hit.id, "score": hit.score, "text": hit.text, "metadata": hit.metadata} for hit in hits], indent=2, ensure_ascii=False, default=str))
         return EXIT_OK
     for rank, hit in enumerate(hits, start=1):
-        snippet = " ".join(hit.text.split())
+        snippet = " ".join(_CONTROL_CHARACTERS.sub(" ", hit.text).split())
         snippet = snippet if len(snippet) <= 100 else snippet[:97] + "..."
         print(f"{rank:>3}. {hit.score:.4f}  {hit.id}  {snippet}")
     if not hits:
@@ -268,7 +287,16 @@ def _evaluate(collection: Collection, args: argparse.Namespace) -> int:
         int8=args.int8,
     )
     manifest = collection.manifest
-    modes = [mode for mode in args.modes if manifest is not None and (manifest.int8 or mode not in INT8_MODES)]
+    has_int8 = manifest is not None and manifest.int8
+    if args.modes is None:
+        modes = [mode for mode in SEARCH_MODES if has_int8 or mode not in INT8_MODES]
+    else:
+        modes = args.modes
+        missing = [mode for mode in modes if mode in INT8_MODES and not has_int8]
+        if missing:
+            raise ConfigurationError(
+                f"mode(s) {', '.join(missing)} need int8 vectors; run eval with --int8"
+            )
     query_ids = list(beir.queries)
     texts = [beir.queries[qid] for qid in query_ids]
     results: dict[str, dict[str, float]] = {}
@@ -284,6 +312,15 @@ def _evaluate(collection: Collection, args: argparse.Namespace) -> int:
         if retention:
             print("nDCG@10 kept against full float vectors: " + ", ".join(f"{mode} {value:.1%}" for mode, value in retention.items()))
     return EXIT_OK if report.ok else EXIT_BAD_RECORDS
+
+
+def _quiet_model_loading() -> None:
+    """Hide the weight-loading progress bars that transformers prints for every model."""
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:
+        return
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def _redact(message: str) -> str:

@@ -129,11 +129,12 @@ class Collection:
         ``int8`` adds scalar-quantized vectors (ranges calibrated on the first documents);
         ``None`` keeps the collection's setting.
         """
+        # Opening the corpus first means a wrong path fails before any setting is stored.
+        records = read_corpus(source, reader_options) if isinstance(source, (str, Path)) else source
         stored = self.store.read_manifest()
         requested = self._requested_manifest(stored, filter_fields, truncate_dim, similarity, int8)
         manifest = prepare_collection(self.store, requested)
         encoder = self._encoder(manifest.document_model)
-        records = read_corpus(source, reader_options) if isinstance(source, (str, Path)) else source
         return index_records(
             self.store, encoder, manifest, records, batch_size=batch_size, progress=progress
         )
@@ -152,7 +153,6 @@ class Collection:
         query_model = self._query_model or (stored.query_model if stored else None) or document_model
         document_encoder = self._encoder(document_model)
         query_encoder = self._encoder(query_model)
-        IndexSettings(truncate_dim=truncate_dim, similarity=similarity).check(document_encoder.dims)
         override = check_model_pair(
             query_encoder.model_name,
             document_encoder.model_name,
@@ -160,6 +160,7 @@ class Collection:
             document_encoder.dims,
             allow_unaligned=self._allow_unaligned_models,
         )
+        IndexSettings(truncate_dim=truncate_dim, similarity=similarity).check(document_encoder.dims)
         return Manifest(
             query_model=query_encoder.model_name,
             document_model=document_encoder.model_name,
@@ -290,7 +291,7 @@ class Collection:
                 f"mode {checked_mode!r} needs int8 vectors, which this collection does not "
                 "store; re-index with --int8 or migrate with --int8"
             )
-        if filter:
+        if filter is not None:
             from leafsearch.filters import validate_filter
 
             validate_filter(filter, manifest.filter_fields)

@@ -78,6 +78,11 @@ def load_sentence_transformer(name: str, device: str | None = None) -> SentenceT
         return SentenceTransformer(resolved, device=device, local_files_only=is_local)
     except Exception as exc:  # noqa: BLE001 - any loader failure becomes one clear line
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "CUDA" in reason or "MPS" in reason:
+            raise ModelLoadError(
+                f"could not load model {name!r} on device {device!r} ({reason}); "
+                "pass --device cpu or --device auto"
+            ) from None
         raise ModelLoadError(
             f"could not load model {name!r} ({reason}). If the Hugging Face Hub is "
             "unreachable, download the model elsewhere and pass its local directory "

@@ -121,6 +121,9 @@ def index_records(
     if last_ids:
         store.wait_until_searchable(last_ids[-1:], searchable_timeout)
     report.seconds = time.perf_counter() - started
+    if report.bad_records:
+        first = report.bad_records[0]
+        logger.warning("skipped %d bad records, the first: %s", len(report.bad_records), first)
     logger.info(
         "indexed %d documents (%d unchanged, %d bad, %d failed) in %.1f s",
         report.indexed,
@@ -142,8 +145,9 @@ def _batches(
     size = first_batch_size
     for record in records:
         if isinstance(record, BadRecord):
-            logger.warning("skipping %s", record)
+            logger.debug("skipping %s", record)
             report.bad_records.append(record)
+            report.read += 1
             continue
         # A later record with the same id replaces an earlier one of the same batch.
         batch.pop(record.id, None)

@@ -12,6 +12,8 @@ import hashlib
 import io
 import json
 import logging
+import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import IO, Any
 
 from leafsearch.encoding import normalize_text
 from leafsearch.errors import ConfigurationError
-from leafsearch.types import RESERVED_KEYS
+from leafsearch.types import RESERVED_KEYS, reserved_key_reason
 
 logger = logging.getLogger(__name__)
 
@@ -71,27 +73,37 @@ def content_hash(text: str, metadata: dict[str, Any]) -> str:
 
 
 def read_corpus(path: str | Path, options: ReaderOptions | None = None) -> Iterator[SourceRecord | BadRecord]:
-    """Yield the records of a JSONL, JSONL.GZ or CSV file, or of a BEIR corpus folder.
+    """Return the records of a JSONL, JSONL.GZ or CSV file, or of a BEIR corpus folder.
 
-    In a BEIR folder (``corpus.jsonl`` or ``corpus.jsonl.gz``) the text is the title and the
-    text joined by a space, as BEIR and MTEB build it.
+    The path and format are checked before this returns, so a wrong path fails before
+    anything is written. In a BEIR folder (``corpus.jsonl`` or ``corpus.jsonl.gz``) the text
+    is the title and the text joined by a space, as BEIR and MTEB build it.
     """
     options = options or ReaderOptions()
     source = Path(path)
     if source.is_dir():
         source = beir_corpus_file(source)
         options = ReaderOptions(text_field="text", title_field="title", id_field="_id")
-    if not source.exists():
-        raise ConfigurationError(f"corpus {str(source)!r} does not exist")
+    if not source.is_file():
+        raise ConfigurationError(f"corpus {str(source)!r} does not exist or is not a file")
     name = source.name.lower()
     if name.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".json")):
-        yield from _read_jsonl(source, options)
+        reader = _read_jsonl
     elif name.endswith((".csv", ".csv.gz")):
-        yield from _read_csv(source, options)
+        reader = _read_csv
     else:
         raise ConfigurationError(
             f"unsupported corpus file {str(source)!r}; use .jsonl, .jsonl.gz, .csv or a BEIR folder"
         )
+    return _guarded(reader(source, options), source)
+
+
+def _guarded(records: Iterator[SourceRecord | BadRecord], source: Path) -> Iterator[SourceRecord | BadRecord]:
+    """Turn I/O and decompression failures while reading into one clear error."""
+    try:
+        yield from records
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ConfigurationError(f"cannot read {str(source)!r}: {exc}") from None
 
 
 def beir_corpus_file(folder: Path) -> Path:
@@ -106,9 +118,25 @@ def beir_corpus_file(folder: Path) -> Path:
 
 
 def _open_text(path: Path) -> IO[str]:
+    # utf-8-sig drops a byte order mark; surrogateescape keeps invalid bytes so that the
+    # line that holds them can be reported instead of failing the whole file.
     if path.name.lower().endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        return io.TextIOWrapper(
+            gzip.open(path, "rb"), encoding="utf-8-sig", errors="surrogateescape", newline=""
+        )
+    return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+def _has_invalid_bytes(text: str) -> bool:
+    return _ESCAPED_BYTE.search(text) is not None
+
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+_INVALID_UTF8 = "invalid UTF-8 bytes; re-encode the file as UTF-8"
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON; use null or a string")
 
 
 def _read_jsonl(path: Path, options: ReaderOptions) -> Iterator[SourceRecord | BadRecord]:
@@ -116,10 +144,16 @@ def _read_jsonl(path: Path, options: ReaderOptions) -> Iterator[SourceRecord | B
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
+            if _has_invalid_bytes(line):
+                yield BadRecord(str(path), line_number, _INVALID_UTF8)
+                continue
             try:
-                data = json.loads(line)
+                data = json.loads(line, parse_constant=_reject_constant)
             except json.JSONDecodeError as exc:
                 yield BadRecord(str(path), line_number, f"invalid JSON ({exc.msg} at column {exc.colno})")
+                continue
+            except ValueError as exc:
+                yield BadRecord(str(path), line_number, str(exc))
                 continue
             if not isinstance(data, dict):
                 yield BadRecord(str(path), line_number, f"expected a JSON object, got {type(data).__name__}")
@@ -130,6 +164,8 @@ def _read_jsonl(path: Path, options: ReaderOptions) -> Iterator[SourceRecord | B
 def _read_csv(path: Path, options: ReaderOptions) -> Iterator[SourceRecord | BadRecord]:
     with _open_text(path) as handle:
         reader = csv.DictReader(handle)
+        if reader.fieldnames is not None and any(_has_invalid_bytes(name) for name in reader.fieldnames):
+            raise ConfigurationError(f"the header of {str(path)!r} has {_INVALID_UTF8}")
         if reader.fieldnames is None or options.text_field not in reader.fieldnames:
             raise ConfigurationError(
                 f"{str(path)!r} has no {options.text_field!r} column (columns: "
@@ -140,6 +176,9 @@ def _read_csv(path: Path, options: ReaderOptions) -> Iterator[SourceRecord | Bad
             line_number = reader.line_num
             if None in row:
                 yield BadRecord(str(path), line_number, "more values than header columns")
+                continue
+            if any(isinstance(value, str) and _has_invalid_bytes(value) for value in row.values()):
+                yield BadRecord(str(path), line_number, _INVALID_UTF8)
                 continue
             # DictReader fills the columns of a short row with None.
             if None in row.values():
@@ -185,7 +224,10 @@ def _to_record(
     for key, value in data.items():
         if key in (options.text_field, id_field):
             continue
-        if key in options.reserved_keys or key.startswith("$"):
-            return BadRecord(source, line, f"field name {key!r} is reserved; rename it")
+        reason = reserved_key_reason(key)
+        if reason is None and key in options.reserved_keys:
+            reason = f"field name {key!r} is reserved; rename it"
+        if reason is not None:
+            return BadRecord(source, line, reason)
         metadata[key] = value
     return SourceRecord(id=doc_id, text=text, metadata=metadata, source=source, line=line)

@@ -36,13 +36,14 @@ def check_mode(mode: str) -> SearchMode:
 def resolve_num_candidates(limit: int, num_candidates: int | None, exact: bool) -> int | None:
     """Check ``limit`` and ``num_candidates`` and return the value to send (``None`` if exact)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidQueryError(f"limit must be a positive integer, got {limit!r}")
+        raise InvalidQueryError(f"the number of hits (k, -k) must be a positive integer, got {limit!r}")
     if limit > MAX_NUM_CANDIDATES:
-        raise InvalidQueryError(f"limit must be at most {MAX_NUM_CANDIDATES}, got {limit}")
+        raise InvalidQueryError(f"the number of hits (k, -k) must be at most {MAX_NUM_CANDIDATES}, got {limit}")
     if exact:
         if num_candidates is not None:
             raise InvalidQueryError(
-                "num_candidates must be omitted for exact search; drop it or set exact=False"
+                "num_candidates (--num-candidates) must be omitted for exact search; "
+                "drop it or turn exact search (--exact) off"
             )
         return None
     if num_candidates is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +22,25 @@ SIMILARITIES: tuple[Similarity, ...] = ("cosine", "dotProduct", "euclidean")
 
 # Top-level document keys that metadata fields may not use.
 RESERVED_KEYS = frozenset({"_id", "text", "content_hash"})
+# Vector field names of every generation: embedding, embedding_mrl_g2, embedding_int8, ...
+_VECTOR_KEY = re.compile(r"embedding(_mrl|_bits|_int8)?(_g[0-9]+)?")
+
+
+def reserved_key_reason(key: str) -> str | None:
+    """Return why ``key`` cannot be a metadata field name, or None if it can.
+
+    The rules are the same for both stores, so a corpus that indexes on the embedded store
+    also indexes on Atlas.
+    """
+    if key in RESERVED_KEYS or _VECTOR_KEY.fullmatch(key):
+        return f"field name {key!r} is reserved for leafsearch's own fields; rename it"
+    if key.startswith("$"):
+        return f"field name {key!r} starts with '$', which is reserved for MongoDB operators; rename it"
+    if "." in key:
+        return f"field name {key!r} contains '.', which filters would read as a nested path; rename it"
+    if not key:
+        return "an empty field name cannot be stored; rename it"
+    return None
 
 FloatMatrix = npt.NDArray[np.float32]
 ByteMatrix = npt.NDArray[np.uint8]

@@ -395,3 +395,53 @@ def test_decomposed_text_stored_nfc(tmp_path: Path, minilm_path: str) -> None:
     assert set(documents) == {"cafe", sha256_hex(composed)}
     assert hits[0].score == pytest.approx(1.0, abs=1e-4)
     assert all(hit.text == composed for hit in hits)
+
+
+def test_bom_and_invalid_utf8_lines(tmp_path: Path, minilm_path: str) -> None:
+    from leafsearch.readers import BadRecord, SourceRecord, read_corpus
+
+    corpus = tmp_path / "bom.jsonl"
+    corpus.write_bytes(
+        b"\xef\xbb\xbf" + b'{"_id": "a", "text": "first line after a BOM"}\n'
+        + b'{"_id": "b", "text": "caf\xe9 latin-1 byte"}\n'
+        + b'{"_id": "c", "text": "fine", "score": NaN}\n'
+        + b'{"_id": "d", "text": "last good line"}\n'
+    )
+    records = list(read_corpus(corpus))
+    good = [record.id for record in records if isinstance(record, SourceRecord)]
+    bad = {record.line: record.reason for record in records if isinstance(record, BadRecord)}
+    assert good == ["a", "d"]
+    assert "UTF-8" in bad[2]
+    assert "NaN" in bad[3]
+
+
+def test_csv_bom_keeps_id_column(tmp_path: Path) -> None:
+    from leafsearch.readers import SourceRecord, read_corpus
+
+    corpus = tmp_path / "bom.csv"
+    corpus.write_bytes(b"\xef\xbb\xbf_id,text\nx1,hello there\n")
+    records = list(read_corpus(corpus))
+    assert isinstance(records[0], SourceRecord)
+    assert records[0].id == "x1"
+    assert records[0].metadata == {}
+
+
+def test_corrupt_gzip_is_one_error(tmp_path: Path) -> None:
+    from leafsearch.errors import ConfigurationError
+    from leafsearch.readers import read_corpus
+
+    corpus = tmp_path / "broken.jsonl.gz"
+    corpus.write_bytes(b"this is not gzip data")
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        list(read_corpus(corpus))
+
+
+def test_missing_corpus_stores_no_settings(tmp_path: Path, minilm_path: str) -> None:
+    from leafsearch import Collection
+    from leafsearch.errors import ConfigurationError
+    from leafsearch.stores.embedded import EmbeddedStore
+
+    collection = Collection(EmbeddedStore(tmp_path / "store", "x"), query_model=minilm_path)
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        collection.index(tmp_path / "missing.jsonl", truncate_dim=128)
+    assert collection.manifest is None
