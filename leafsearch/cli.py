@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sqlite3
 import sys
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--document-model", help="document model hub id or local directory (default: $LEAFSEARCH_DOCUMENT_MODEL, the query model)")
     common.add_argument("--query-prompt", help="override the query prompt; pass '' for none")
     common.add_argument("--device", help="torch device for the models: auto, cpu, cuda, cuda:N or mps (default: auto)")
+    common.add_argument("--query-backend", choices=["torch", "onnx"], default=os.environ.get("LEAFSEARCH_QUERY_BACKEND") or "torch", help="run the query model with torch (fp32) or an int8 ONNX Runtime export (needs leafsearch[onnx]); default: $LEAFSEARCH_QUERY_BACKEND or torch")
     common.add_argument("--processes", type=_positive_int, default=1, help="encoder processes for documents; with --device cuda, one per GPU (default: 1)")
     common.add_argument("--allow-model-mismatch", action="store_true", help="search with a query model other than the collection's (same dimensions only)")
     common.add_argument("--allow-unaligned-models", action="store_true", help="accept a query/document model pair that is not a known aligned pair (recorded in the manifest)")
@@ -151,6 +153,7 @@ def _run(args: argparse.Namespace) -> int:
         "allow_model_mismatch": args.allow_model_mismatch,
         "allow_unaligned_models": args.allow_unaligned_models,
         "processes": args.processes,
+        "query_backend": args.query_backend,
     }
     if args.query_prompt is not None:
         options["query_prompt"] = args.query_prompt or None
@@ -267,7 +270,7 @@ def _status(collection: Collection, args: argparse.Namespace) -> int:
         return EXIT_OK
     manifest = status["manifest"]
     print(f"documents: {status['documents']}")
-    for key in ("query_model", "document_model", "query_prompt", "dims", "truncate_dim", "similarity", "int8", "filter_fields", "library_version"):
+    for key in ("query_model", "document_model", "query_prompt", "query_backend", "dims", "truncate_dim", "similarity", "int8", "filter_fields", "library_version"):
         print(f"{key}: {manifest.get(key)}")
     for generation in status["generations"]:
         print(

@@ -59,8 +59,13 @@ class Collection:
         allow_model_mismatch: bool = False,
         allow_unaligned_models: bool = False,
         processes: int = 1,
+        query_backend: str = "torch",
     ) -> None:
+        from leafsearch.onnx_backend import check_backend
+
         self.store = store
+        # "onnx" runs queries through an int8 ONNX Runtime copy of the query model.
+        self._query_backend = check_backend(query_backend)
         self._query_model = expand_alias(query_model) if query_model else None
         self._document_model = expand_alias(document_model) if document_model else None
         self._allow_unaligned_models = allow_unaligned_models
@@ -152,7 +157,7 @@ class Collection:
         document_model = document_model or self._query_model or DEFAULT_QUERY_MODEL
         query_model = self._query_model or (stored.query_model if stored else None) or document_model
         document_encoder = self._encoder(document_model)
-        query_encoder = self._encoder(query_model)
+        query_encoder = self._encoder(query_model, self._query_backend)
         override = check_model_pair(
             query_encoder.model_name,
             document_encoder.model_name,
@@ -172,6 +177,7 @@ class Collection:
             library_version=__version__,
             model_mismatch_override=override,
             int8=int8 if int8 is not None else bool(stored and stored.int8),
+            query_backend="onnx-int8" if self._query_backend == "onnx" else "torch",
         )
 
     # -- re-embedding ---------------------------------------------------------------------
@@ -295,7 +301,7 @@ class Collection:
             from leafsearch.filters import validate_filter
 
             validate_filter(filter, manifest.filter_fields)
-        encoder = self._encoder(self._query_model or manifest.query_model)
+        encoder = self._encoder(self._query_model or manifest.query_model, self._query_backend)
         check_query_model(
             manifest, encoder.model_name, encoder.dims, allow_mismatch=self._allow_model_mismatch
         )
@@ -320,10 +326,14 @@ class Collection:
             raise StoreError("the collection is empty; index documents first (leafsearch index PATH)")
         return manifest
 
-    def _encoder(self, model: str) -> Encoder:
-        key = resolve_model_name(model)
+    def _encoder(self, model: str, backend: str = "torch") -> Encoder:
+        key = f"{backend}:{resolve_model_name(model)}"
         if key not in self._encoders:
             self._encoders[key] = Encoder(
-                model, device=self._device, query_prompt=self._query_prompt, processes=self._processes
+                model,
+                device=self._device,
+                query_prompt=self._query_prompt,
+                processes=self._processes,
+                backend=backend,
             )
         return self._encoders[key]

@@ -74,6 +74,7 @@ def prepare_collection(store: VectorStore, requested: Manifest) -> Manifest:
         manifest = stored
         manifest.query_model = requested.query_model
         manifest.query_prompt = requested.query_prompt
+        manifest.query_backend = requested.query_backend
         manifest.filter_fields = sorted(set(stored.filter_fields) | set(requested.filter_fields))
         manifest.library_version = requested.library_version
     store.write_manifest(manifest)

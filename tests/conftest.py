@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# ONNX exports made by tests go to a scratch folder, not the user's cache.
+os.environ.setdefault("LEAFSEARCH_ONNX_CACHE", tempfile.mkdtemp(prefix="leafsearch-onnx-"))
 
 LEAF_DIMS = 1024
 LEAF_QUERY_PROMPT = "Represent this sentence for searching relevant passages: "

@@ -43,3 +43,19 @@ def test_onnx_int8_cosine_to_torch(
     assert cosines.mean() >= 0.99
     assert cosines.min() >= 0.97
     assert list(tmp_path.glob("*/model_qint8.onnx"))
+
+
+def test_collection_records_onnx_backend(tmp_path: Path, minilm_path: str) -> None:
+    pytest.importorskip("onnxruntime")
+    from leafsearch import Collection
+    from leafsearch.readers import SourceRecord
+    from leafsearch.stores.embedded import EmbeddedStore
+
+    texts = ["binary vectors use one bit per dimension", "bread needs a long rise", "the goalkeeper saved it"]
+    records = [SourceRecord(id=f"t{i}", text=text, metadata={}, source="memory", line=i + 1) for i, text in enumerate(texts)]
+    collection = Collection(EmbeddedStore(tmp_path, "onnx"), query_model=minilm_path, query_backend="onnx")
+    collection.index(records)
+    manifest = collection.manifest
+    assert manifest is not None
+    assert manifest.query_backend == "onnx-int8"
+    assert collection.search("how many bits per dimension", k=1, mode="full", exact=True)[0].id == "t0"
