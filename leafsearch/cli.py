@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--filter", help='filter as JSON, e.g. \'{"module": {"$in": ["json", "csv"]}}\'')
     search.add_argument("--num-candidates", type=int, help="candidates for approximate search (default: 20 x limit, at most 10000)")
     search.add_argument("--exact", action="store_true", help="exhaustive (exact) search")
+    search.add_argument("--rescore-candidates", type=int, help="binary candidates ranked again in the rescore modes (default: 40 x limit, at least 400)")
 
     evaluate = commands.add_parser("eval", parents=[common], help="index a BEIR dataset and report retrieval metrics per mode")
     evaluate.add_argument("path", help="BEIR dataset folder (corpus.jsonl[.gz], queries.jsonl, qrels/)")
@@ -228,6 +229,7 @@ def _search(collection: Collection, args: argparse.Namespace) -> int:
         mode=args.mode,
         num_candidates=args.num_candidates,
         exact=args.exact,
+        rescore_candidates=args.rescore_candidates,
     )
     if args.json:
         print(json.dumps([{"id": hit.id, "score": hit.score, "text": hit.text, "metadata": hit.metadata} for hit in hits], indent=2, ensure_ascii=False, default=str))

@@ -26,7 +26,7 @@ from leafsearch.migration import MigrationReport
 from leafsearch.model_pairs import check_model_pair, expand_alias
 from leafsearch.readers import BadRecord, ReaderOptions, SourceRecord, read_corpus
 from leafsearch.representations import query_vectors
-from leafsearch.search_params import check_mode, default_rescore_candidates, resolve_num_candidates
+from leafsearch.search_params import check_mode, resolve_num_candidates, resolve_rescore_candidates
 from leafsearch.stores import open_store
 from leafsearch.stores.base import VectorStore
 from leafsearch.types import INT8_MODES, Hit, SearchMode, SearchRequest
@@ -268,15 +268,25 @@ class Collection:
         mode: SearchMode | str = "rescore",
         num_candidates: int | None = None,
         exact: bool = False,
+        rescore_candidates: int | None = None,
     ) -> list[Hit]:
         """Return the ``k`` best hits for ``query``.
 
         ``mode`` selects the vectors searched: ``full``, ``truncated`` (Matryoshka),
         ``binary`` (sign bits, Hamming) or ``rescore`` (binary candidates ranked again by
         their full vectors). ``filter`` takes the Atlas ``$vectorSearch`` filter operators on
-        fields declared as filter fields at index time.
+        fields declared as filter fields at index time. ``rescore_candidates`` sets how many
+        binary candidates the rescore modes rank again (default 40 per hit, at least 400).
         """
-        return self.search_many([query], k, filter=filter, mode=mode, num_candidates=num_candidates, exact=exact)[0]
+        return self.search_many(
+            [query],
+            k,
+            filter=filter,
+            mode=mode,
+            num_candidates=num_candidates,
+            exact=exact,
+            rescore_candidates=rescore_candidates,
+        )[0]
 
     def search_many(
         self,
@@ -287,10 +297,12 @@ class Collection:
         mode: SearchMode | str = "rescore",
         num_candidates: int | None = None,
         exact: bool = False,
+        rescore_candidates: int | None = None,
     ) -> list[list[Hit]]:
         """Run :meth:`search` for several queries, encoding them in one batch."""
         checked_mode = check_mode(mode)
         candidates = resolve_num_candidates(k, num_candidates, exact)
+        rescore_pool = resolve_rescore_candidates(k, rescore_candidates)
         manifest = self._require_manifest()
         if checked_mode in INT8_MODES and not manifest.int8:
             raise InvalidQueryError(
@@ -315,7 +327,7 @@ class Collection:
                 num_candidates=candidates,
                 exact=exact,
                 filter=dict(filter) if filter else None,
-                rescore_candidates=default_rescore_candidates(k),
+                rescore_candidates=rescore_pool,
             )
             results.append(self.store.search(request))
         return results

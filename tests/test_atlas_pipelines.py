@@ -15,7 +15,7 @@ from leafsearch.atlas.pipelines import (
 )
 from leafsearch.errors import DimensionMismatchError, InvalidFilterError, InvalidQueryError
 from leafsearch.quantization import pack_sign_bits, truncate
-from leafsearch.search_params import resolve_num_candidates
+from leafsearch.search_params import default_rescore_candidates, resolve_num_candidates
 from leafsearch.types import Layout, QueryVectors, SearchRequest
 
 LAYOUT = Layout(dims=64, truncate_dim=16, similarity="cosine", filter_fields=("lang", "year"))
@@ -153,7 +153,7 @@ def test_rescore_mode_searches_binary_and_projects_full() -> None:
 
 def test_rescore_default_candidates() -> None:
     plan = build_search_plan(_request(mode="rescore", rescore_candidates=0), LAYOUT, INDEX)
-    assert plan.pipeline[0]["$vectorSearch"]["limit"] == 100
+    assert plan.pipeline[0]["$vectorSearch"]["limit"] == default_rescore_candidates(5)
 
 
 def test_rescore_exact_omits_num_candidates() -> None:
