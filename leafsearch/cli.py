@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--quiet", action="store_true", help="hide the progress bar")
 
     commands.add_parser("status", parents=[common], help="show the manifest, documents per generation and index states")
+
+    drop = commands.add_parser("drop", parents=[common], help="delete a collection, its manifest and its indexes")
+    drop.add_argument("--yes", action="store_true", help="confirm; without it nothing is deleted")
     return parser
 
 
@@ -176,6 +179,8 @@ def _run(args: argparse.Namespace) -> int:
             return _migrate(collection, args)
         if args.command == "status":
             return _status(collection, args)
+        if args.command == "drop":
+            return _drop(collection, args)
         return _evaluate(collection, args)
 
 
@@ -222,6 +227,9 @@ def _search(collection: Collection, args: argparse.Namespace) -> int:
         except json.JSONDecodeError as exc:
             print(f"leafsearch: error: --filter is not valid JSON ({exc.msg}): {args.filter}", file=sys.stderr)
             return EXIT_USAGE
+        if not isinstance(search_filter, dict):
+            print(f"leafsearch: error: --filter must be a JSON object such as '{{\"topic\": \"x\"}}', got {args.filter}", file=sys.stderr)
+            return EXIT_USAGE
     hits = collection.search(
         args.query,
         args.limit,
@@ -262,6 +270,22 @@ def _migrate(collection: Collection, args: argparse.Namespace) -> int:
             print(f"re-embedded {report.backfilled} documents; searches now use generation {report.generation} ({report.total} documents)")
         if report.dropped:
             print(f"dropped generation(s) {', '.join(map(str, report.dropped))}")
+    return EXIT_OK
+
+
+def _drop(collection: Collection, args: argparse.Namespace) -> int:
+    if collection.manifest is None and collection.count() == 0:
+        raise ConfigurationError("the collection does not exist; nothing to drop")
+    if not args.yes:
+        print(
+            f"this deletes {collection.count()} documents and their vectors; "
+            "run again with --yes to confirm",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    count = collection.count()
+    collection.store.drop()
+    print(json.dumps({"dropped": count}) if args.json else f"dropped the collection ({count} documents)")
     return EXIT_OK
 
 

@@ -107,5 +107,5 @@ def check_document_settings(manifest: Manifest, requested: Manifest) -> None:
             "the collection was built with other settings: "
             + "; ".join(differences)
             + ". Migrate the collection to the new settings (leafsearch migrate), index into a "
-            "new collection (--collection NAME), or drop this one"
+            "new collection (--collection NAME), or drop this one (leafsearch drop --yes)"
         )

@@ -654,3 +654,35 @@ def test_uri_timeout_option_honoured() -> None:
     assert "s3cret" not in str(raised.value)
     # The URI's serverSelectionTimeoutMS=200 must win over the store's 10 s default.
     assert elapsed < 5.0, f"unreachable server took {elapsed:.1f} s to report"
+
+
+def test_drop_needs_confirmation(
+    tmp_path: Path, minilm_path: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", DOCS[:3])
+    store = tmp_path / "store"
+    code, _, _ = run_cli(capsys, "index", str(corpus), "--store", str(store), "--query-model", minilm_path, "--quiet")
+    assert code == EXIT_OK
+
+    code, _, err = run_cli(capsys, "drop", "--store", str(store))
+    assert code == EXIT_USAGE
+    assert "--yes" in err
+    assert store_rows(store) == 3
+
+    code, out, _ = run_cli(capsys, "drop", "--store", str(store), "--yes")
+    assert code == EXIT_OK
+    assert "3 documents" in out
+    assert not (store / "default").exists()
+
+    code, _, err = run_cli(capsys, "drop", "--store", str(store), "--yes")
+    assert code == EXIT_ERROR
+    assert "does not exist" in assert_one_line_error(err)
+
+
+def test_filter_not_a_document_rejected(indexed_store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for value in ("[]", "null", "0", "false"):
+        code, _, err = run_cli(
+            capsys, "search", "anything", "--store", str(indexed_store), "--collection", "docs", "--filter", value
+        )
+        assert code == EXIT_USAGE, value
+        assert "must be a JSON object" in assert_one_line_error(err)

@@ -219,3 +219,10 @@ def test_model_card_similarities() -> None:
     queries = encoder.encode_queries(CARD_QUERIES)
     documents = encoder.encode_documents(CARD_DOCUMENTS).vectors
     np.testing.assert_allclose(queries @ documents.T, CARD_SIMILARITIES, atol=0.002)
+
+
+@pytest.mark.parametrize("value", [[], 0, False, "topic"])
+def test_filter_must_be_document(collection: Collection, value: object) -> None:
+    collection.index(_records(), filter_fields=["topic"])
+    with pytest.raises(InvalidFilterError, match="document"):
+        collection.search(QUERIES[0], filter=value)  # type: ignore[arg-type]
