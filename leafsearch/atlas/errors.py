@@ -204,6 +204,9 @@ def _server_message(exc: OperationFailure) -> str:
     return redact_text(str(message))
 
 
-def _short(exc: BaseException, limit: int = 300) -> str:
+def _short(exc: BaseException, limit: int = 160) -> str:
+    # pymongo appends its whole topology description after the cause; the cause comes first.
     text = redact_text(str(exc))
+    for marker in (", Timeout:", " Topology Description:", " (configured timeouts"):
+        text = text.split(marker, 1)[0]
     return text if len(text) <= limit else text[:limit] + "..."
