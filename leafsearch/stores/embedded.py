@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import sqlite3
 import threading
@@ -44,11 +43,18 @@ try:
 except ImportError:  # Windows: writers in one process are still serialized by a thread lock.
     fcntl = None  # type: ignore[assignment]
 
+from leafsearch.ann import ANN_MIN_ROWS, HnswIndex, faiss_available, selective
 from leafsearch.errors import InvalidQueryError, StoreError
 from leafsearch.int8 import int8_rescore_top, int8_top
 from leafsearch.manifest import Manifest
-from leafsearch.ann import ANN_MIN_ROWS, HnswIndex, faiss_available, selective
 from leafsearch.scoring import bit_top_k
+from leafsearch.stores.embedded_files import (
+    backfill_key,
+    check_collection_name,
+    file_name,
+    vector_files,
+)
+from leafsearch.stores.embedded_generations import EmbeddedGenerations
 from leafsearch.stores.embedded_search import ann_top, exact_float_top, rescore_top
 from leafsearch.types import (
     INT8_MODES,
@@ -57,7 +63,6 @@ from leafsearch.types import (
     Hit,
     Layout,
     SearchRequest,
-    VectorField,
     WriteReport,
 )
 
@@ -106,6 +111,7 @@ class EmbeddedStore:
         self._layout: Layout | None = None
         self._ann: HnswIndex | None = None
         self._ann_unavailable_logged = False
+        self._generations = EmbeddedGenerations(self)
         # Reading a collection that does not exist creates nothing; the first write does.
         self._conn: sqlite3.Connection | None = None
         if (self.path / "docs.sqlite").exists():
@@ -179,7 +185,7 @@ class EmbeddedStore:
             if previous is not None and previous.generation != manifest.generation:
                 # The old generation's files end at the rows committed so far; record that so
                 # generation_count and drop_generation still know its extent.
-                self._set_meta(db, _backfill_key(previous.layout()), str(self._committed_rows()))
+                self._set_meta(db, backfill_key(previous.layout()), str(self._committed_rows()))
             self._set_meta(db, "manifest", json.dumps(manifest.to_dict(), sort_keys=True))
         self._layout = manifest.layout()
 
@@ -381,83 +387,32 @@ class EmbeddedStore:
             mask = matched if mask is None else mask & matched
         return mask
 
-    # -- generations --------------------------------------------------------------------
+    # -- generations: see EmbeddedGenerations ---------------------------------------------
 
     def prepare_generation(self, layout: Layout) -> None:
-        with self._write_lock():
-            for vector_file in vector_files(layout):
-                (self.path / vector_file.name).touch(exist_ok=True)
-            self._truncate_files(layout, self._backfill_rows(layout), damaged_if_short=True)
+        self._generations.prepare_generation(layout)
 
     def iter_backfill(self, layout: Layout, batch_size: int) -> Iterator[BackfillBatch]:
-        total = self._committed_rows()
-        while True:
-            start = self._backfill_rows(layout)
-            if start >= total:
-                return
-            end = min(total, start + batch_size)
-            found = self._db.execute(
-                "SELECT row, id, text FROM docs WHERE row >= ? AND row < ? ORDER BY row",
-                (start, end),
-            ).fetchall()
-            batch = BackfillBatch(
-                ids=[doc_id for _, doc_id, _ in found],
-                texts=[text for _, _, text in found],
-                position=start,
-                end=end,
-                rows=[row for row, _, _ in found],
-            )
-            if not found:
-                # Only replaced (dead) rows here: write placeholder zeros and move on.
-                self.write_backfill(layout, batch, _empty_batch(layout))
-                continue
-            yield batch
+        return self._generations.iter_backfill(layout, batch_size)
 
     def write_backfill(self, layout: Layout, batch: BackfillBatch, vectors: EncodedBatch) -> None:
-        if batch.position != self._backfill_rows(layout):
-            raise StoreError(
-                f"backfill batch starts at row {batch.position} but generation "
-                f"{layout.generation} has {self._backfill_rows(layout)} rows written"
-            )
-        if vectors.ids != batch.ids:
-            raise StoreError("backfill vectors must come in the order of the batch's ids")
-        block = _zero_block(layout, batch.end - batch.position)
-        offsets = [row - batch.position for row in batch.rows]
-        for vector_file in vector_files(layout):
-            source = getattr(vectors, vector_file.field)
-            if source is None:
-                raise StoreError(f"backfill vectors lack the {vector_file.field} representation")
-            getattr(block, vector_file.field)[offsets] = source
-        with self._write_lock():
-            self._write_rows(layout, block, batch.position)
-            with self._transaction() as db:
-                self._set_meta(db, _backfill_key(layout), str(batch.end))
+        self._generations.write_backfill(layout, batch, vectors)
 
     def generation_count(self, layout: Layout) -> int:
-        if self._layout is not None and layout.generation == self._layout.generation:
-            return self.count()
-        query = "SELECT COUNT(*) FROM docs WHERE row < ?"
-        return int(self._db.execute(query, (self._backfill_rows(layout),)).fetchone()[0])
+        return self._generations.generation_count(layout)
 
     def wait_until_generation_ready(self, layout: Layout, timeout: float) -> None:
         # Backfilled rows are searchable as soon as their transaction commits.
         return None
 
     def drop_generation(self, layout: Layout) -> None:
-        if self._layout is not None and layout.generation == self._layout.generation:
-            raise StoreError(f"generation {layout.generation} is the active one and cannot be dropped")
-        for vector_file in vector_files(layout):
-            (self.path / vector_file.name).unlink(missing_ok=True)
-        with self._transaction() as db:
-            db.execute("DELETE FROM meta WHERE key = ?", (_backfill_key(layout),))
+        self._generations.drop_generation(layout)
 
     def index_status(self, layout: Layout) -> str:
-        if self._layout is not None and layout.generation == self._layout.generation:
-            return "active, searched by exact scan (HNSW for approximate full-vector search)"
-        return f"{self._backfill_rows(layout)} of {self._committed_rows()} rows backfilled"
+        return self._generations.index_status(layout)
 
     def _backfill_rows(self, layout: Layout) -> int:
-        value = self._meta(_backfill_key(layout))
+        value = self._meta(backfill_key(layout))
         return int(value) if value else 0
 
     def iter_documents(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -628,71 +583,3 @@ class EmbeddedStore:
                 yield self._db
         except sqlite3.Error as exc:
             raise StoreError(f"writing to {self.path / 'docs.sqlite'} failed: {exc}") from exc
-
-
-
-@dataclass(frozen=True)
-class VectorFile:
-    """One raw vector file of a generation: which representation, its name and row size."""
-
-    field: VectorField
-    name: str
-    row_bytes: int
-
-
-_EXTENSIONS: dict[VectorField, str] = {
-    "full": "f32",
-    "truncated": "f32",
-    "binary": "u8",
-    "int8": "i8",
-}
-
-
-def file_name(layout: Layout, vector_field: VectorField) -> str:
-    """Return the file holding ``vector_field`` for ``layout``'s generation."""
-    prefix = "" if layout.generation == 1 else f"g{layout.generation}-"
-    return f"{prefix}{vector_field}.{_EXTENSIONS[vector_field]}"
-
-
-def vector_files(layout: Layout) -> list[VectorFile]:
-    """Return the vector files a layout stores, with their row sizes in bytes."""
-    sizes: dict[VectorField, int] = {
-        "full": layout.dims * 4,
-        "truncated": layout.truncate_dim * 4,
-        "binary": layout.binary_bytes,
-        "int8": layout.dims,
-    }
-    return [VectorFile(field, file_name(layout, field), sizes[field]) for field in layout.vector_fields]
-
-
-def _backfill_key(layout: Layout) -> str:
-    return f"backfill_rows_g{layout.generation}"
-
-
-def _zero_block(layout: Layout, rows: int) -> EncodedBatch:
-    """Return an all-zero batch of ``rows`` rows for every representation of ``layout``."""
-    return EncodedBatch(
-        ids=[],
-        texts=[],
-        metadata=[],
-        content_hashes=[],
-        full=np.zeros((rows, layout.dims), dtype=np.float32),
-        truncated=np.zeros((rows, layout.truncate_dim), dtype=np.float32),
-        binary=np.zeros((rows, layout.binary_bytes), dtype=np.uint8),
-        int8=np.zeros((rows, layout.dims), dtype=np.int8) if layout.int8 else None,
-    )
-
-
-def _empty_batch(layout: Layout) -> EncodedBatch:
-    return _zero_block(layout, 0)
-
-
-_COLLECTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
-
-
-def check_collection_name(name: str) -> None:
-    """Raise :class:`StoreError` unless ``name`` is 1 to 100 letters, digits, '-' or '_'."""
-    if not _COLLECTION_NAME.fullmatch(name or ""):
-        raise StoreError(
-            f"invalid collection name {name!r}; use 1 to 100 letters, digits, '-' or '_'"
-        )
