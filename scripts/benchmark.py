@@ -52,7 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.render:
         results = [json.loads(Path(name).read_text(encoding="utf-8")) for name in args.render]
         merged = dict(results[0])
-        merged["rows"] = [row for result in results for row in result["rows"]]
+        # A row of a later file replaces the row of the same name from an earlier one, so a
+        # partial rerun (--only query) updates its measurements in place.
+        rows: dict[str, dict[str, Any]] = {}
+        for result in results:
+            for row in result["rows"]:
+                rows[row["name"]] = row
+        merged["rows"] = list(rows.values())
         merged["command"] = "\n".join(result["command"] for result in results)
         merged["seconds"] = sum(result["seconds"] for result in results)
         update_docs(REPO / "docs" / "benchmarks.md", render_docs(merged))
