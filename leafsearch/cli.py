@@ -209,6 +209,8 @@ def _print_report(report: IndexReport, as_json: bool) -> None:
         f"{len(report.bad_records)} skipped, {len(report.failed)} failed "
         f"({report.read} read in {report.seconds:.1f} s)"
     )
+    if report.duplicates:
+        print(f"{report.duplicates} records repeated the id of an earlier record; the last one of each id was kept")
     if report.truncated:
         print(f"{report.truncated} documents were longer than the model's maximum sequence length and were encoded from their leading tokens")
     for bad in report.bad_records:

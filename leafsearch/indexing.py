@@ -33,6 +33,7 @@ class IndexReport:
     indexed: int = 0
     unchanged: int = 0
     truncated: int = 0
+    duplicates: int = 0
     bad_records: list[BadRecord] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
@@ -47,6 +48,7 @@ class IndexReport:
             "indexed": self.indexed,
             "unchanged": self.unchanged,
             "truncated": self.truncated,
+            "duplicates": self.duplicates,
             "bad_records": [
                 {"source": bad.source, "line": bad.line, "reason": bad.reason}
                 for bad in self.bad_records
@@ -109,7 +111,6 @@ def index_records(
     last_ids: list[str] = []
     try:
         for batch in _batches(records, batch_size, report, first_batch_size):
-            report.read += len(batch)
             written_ids = _index_batch(store, encoder, manifest, batch, report)
             if written_ids:
                 last_ids = written_ids
@@ -144,12 +145,20 @@ def _batches(
 ) -> Iterator[list[SourceRecord]]:
     batch: dict[str, SourceRecord] = {}
     size = first_batch_size
+    # Hashes of the ids read so far, to count records that repeat an id (the last one wins).
+    # 64-bit hashes keep this small; a collision would only miscount, never lose a record.
+    seen: set[int] = set()
     for record in records:
         if isinstance(record, BadRecord):
             logger.debug("skipping %s", record)
             report.bad_records.append(record)
             report.read += 1
             continue
+        report.read += 1
+        key = hash(record.id)
+        if key in seen:
+            report.duplicates += 1
+        seen.add(key)
         # A later record with the same id replaces an earlier one of the same batch.
         batch.pop(record.id, None)
         batch[record.id] = record

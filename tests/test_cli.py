@@ -371,10 +371,12 @@ def test_index_json_keys(
         "indexed",
         "unchanged",
         "truncated",
+        "duplicates",
         "bad_records",
         "failed",
         "seconds",
     }
+    assert report["duplicates"] == 0
     assert report["read"] == len(DOCS)
     assert report["indexed"] == len(DOCS)
     assert report["unchanged"] == 0

@@ -445,3 +445,21 @@ def test_missing_corpus_stores_no_settings(tmp_path: Path, minilm_path: str) -> 
     with pytest.raises(ConfigurationError, match="does not exist"):
         collection.index(tmp_path / "missing.jsonl", truncate_dim=128)
     assert collection.manifest is None
+
+
+def test_duplicate_ids_counted(tmp_path: Path, minilm_path: str) -> None:
+    from leafsearch.stores.embedded import EmbeddedStore
+
+    corpus = tmp_path / "dupes.jsonl"
+    corpus.write_text(
+        '{"_id": "d", "text": "first version"}\n{"_id": "e", "text": "other"}\n{"_id": "d", "text": "second version"}\n',
+        encoding="utf-8",
+    )
+    collection = Collection(EmbeddedStore(tmp_path / "store", "dupes"), query_model=minilm_path)
+    report = collection.index(corpus)
+    assert report.duplicates == 1
+    assert report.read == 3
+    assert collection.count() == 2
+    hit = collection.search("second version", k=1, mode="full", exact=True)[0]
+    assert hit.id == "d"
+    assert hit.text == "second version"

@@ -24,6 +24,10 @@ def open_store(location: str, collection: str) -> VectorStore:
 
     On MongoDB the database is the one the URI names, else ``leafsearch``.
     """
+    from leafsearch.stores.embedded_files import check_collection_name
+
+    # One naming rule on both stores, checked before any connection is made.
+    check_collection_name(collection)
     if is_mongodb_uri(location):
         from leafsearch.stores.atlas import DEFAULT_DATABASE, AtlasStore
 
