@@ -100,7 +100,8 @@ def _request(
         limit=k,
         num_candidates=None if exact else default_num_candidates(k),
         exact=exact,
-        rescore_candidates=rescore_pool or default_rescore_candidates(k),
+        # 0 lets the store size the pool for its document count, as Collection.search does.
+        rescore_candidates=rescore_pool or 0,
     )
 
 
@@ -172,7 +173,8 @@ def query_path(
 
     # Recall@10 of rescore mode against the exact float scan, at the default candidate
     # pool and at larger ones.
-    pools = (default_rescore_candidates(10), 400, 1000)
+    # 0 is the store's default, which grows with the number of documents.
+    pools = (0, 1000, 2000, 4000)
     overlaps: dict[int, list[float]] = {pool: [] for pool in pools}
     encoded = encoder.encode_queries(queries[:recall_queries])
     for full in encoded:
@@ -188,7 +190,7 @@ def query_path(
             recalls[pools[0]],
             0.97,
             at_least=True,
-            note=f"{len(encoded)} queries, {pools[0]} binary candidates (default); "
+            note=f"{len(encoded)} queries, {default_rescore_candidates(10, docs)} binary candidates (default); "
             + ", ".join(f"{recalls[pool]:.3f} with {pool}" for pool in pools[1:]),
         )
     )

@@ -47,6 +47,7 @@ from leafsearch.ann import ANN_MIN_ROWS, HnswIndex, faiss_available, selective
 from leafsearch.errors import InvalidQueryError, StoreError
 from leafsearch.int8 import int8_rescore_top, int8_top
 from leafsearch.manifest import Manifest
+from leafsearch.search_params import default_rescore_candidates
 from leafsearch.scoring import bit_top_k
 from leafsearch.stores.embedded_files import (
     backfill_key,
@@ -277,7 +278,7 @@ class EmbeddedStore:
                 vectors.full,
                 layout.binary_bits,
                 layout.similarity,
-                request.rescore_candidates,
+                self._rescore_pool(request, snapshot),
                 request.limit,
                 mask,
             )
@@ -308,6 +309,11 @@ class EmbeddedStore:
             )
         return self._hits(rows, scores)
 
+    @staticmethod
+    def _rescore_pool(request: SearchRequest, snapshot: _Snapshot) -> int:
+        """Return the request's candidate count, or the default for this store's size."""
+        return request.rescore_candidates or default_rescore_candidates(request.limit, snapshot.live_count)
+
     def _int8_search(
         self,
         snapshot: _Snapshot,
@@ -329,7 +335,7 @@ class EmbeddedStore:
             request.vectors.int8,
             layout.binary_bits,
             layout.similarity,
-            request.rescore_candidates,
+            self._rescore_pool(request, snapshot),
             request.limit,
             mask,
         )

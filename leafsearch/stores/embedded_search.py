@@ -77,10 +77,9 @@ def rescore_top(
     mask: npt.NDArray[np.bool_] | None,
 ) -> tuple[Rows, Scores]:
     """Take the best ``candidates`` rows by bit score, then rank them by their full vectors."""
-    # NOTE: recall depends on the candidate pool, which search_params sizes at 40 x limit
-    # (400 for k=10). scripts/benchmark.py on synthetic clustered 1024-d stores measured
-    # recall@10 against the exact float scan of 0.980 (100,000 rows) and 0.862 (1,000,000
-    # rows) with 400 candidates, and 0.998 and 0.948 with 1,000, below the 0.97 aim at 1M.
+    # NOTE: recall depends on the candidate pool, which search_params sizes by k and by the
+    # store's size. scripts/benchmark.py measured recall@10 against the exact float scan on
+    # synthetic clustered 1024-d stores; its figures are in docs/benchmarks.md.
     found, _ = bit_top_k(packed_rows, request_binary, bits, candidates, mask)
     if found.size == 0:
         return found, np.empty(0, dtype=np.float32)
