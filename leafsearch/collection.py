@@ -273,10 +273,12 @@ class Collection:
         """Return the ``k`` best hits for ``query``.
 
         ``mode`` selects the vectors searched: ``full``, ``truncated`` (Matryoshka),
-        ``binary`` (sign bits, Hamming) or ``rescore`` (binary candidates ranked again by
-        their full vectors). ``filter`` takes the Atlas ``$vectorSearch`` filter operators on
-        fields declared as filter fields at index time. ``rescore_candidates`` sets how many
-        binary candidates the rescore modes rank again (default 40 per hit, at least 400).
+        ``binary`` (sign bits, Hamming), ``rescore`` (binary candidates ranked again by
+        their full vectors), and with int8 vectors ``int8`` and ``rescore-int8``. ``filter``
+        takes the Atlas ``$vectorSearch`` filter operators on fields declared as filter
+        fields at index time. ``rescore_candidates`` sets how many binary candidates the
+        rescore modes rank again; by default 40 per hit, at least 400 and, on the embedded
+        store, at least one per 500 documents.
         """
         return self.search_many(
             [query],

@@ -121,14 +121,9 @@ def int8_top(
 
     Only rows where ``mask`` is true (or all rows, for ``None``) take part.
     """
-    from leafsearch.scoring import top_k
+    from leafsearch.scoring import masked_top_k
 
-    scores = int8_scores(np.asarray(rows), query, similarity)
-    if mask is not None:
-        np.putmask(scores, ~mask, np.float32(-np.inf))
-    best = top_k(scores, k)
-    best = best[np.isfinite(scores[best])]
-    return best, scores[best]
+    return masked_top_k(int8_scores(np.asarray(rows), query, similarity), k, mask)
 
 
 def int8_rescore_top(

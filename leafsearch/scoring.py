@@ -115,6 +115,20 @@ def top_k(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.int64]:
     return candidates[order].astype(np.int64, copy=False)
 
 
+def masked_top_k(
+    scores: npt.NDArray[np.float32], k: int, mask: npt.NDArray[np.bool_] | None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Return the ``k`` best rows where ``mask`` is true (all rows for None) and their scores.
+
+    ``scores`` is overwritten where ``mask`` is false.
+    """
+    if mask is not None:
+        np.putmask(scores, ~mask, np.float32(-np.inf))
+    best = top_k(scores, k)
+    best = best[np.isfinite(scores[best])]
+    return best, scores[best]
+
+
 def rescore(
     full_vectors: npt.NDArray[np.float32],
     query: npt.NDArray[np.float32],

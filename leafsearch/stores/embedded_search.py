@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from leafsearch.ann import HnswIndex, selective
-from leafsearch.scoring import bit_top_k, float_scores, top_k, unit_cosine_scores
+from leafsearch.scoring import bit_top_k, float_scores, masked_top_k, top_k, unit_cosine_scores
 from leafsearch.types import Similarity
 
 logger = logging.getLogger(__name__)
@@ -57,12 +57,7 @@ def exact_float_top(
             scores = row_scores(np.asarray(rows[matching]), query, similarity)
             best = top_k(scores, k)
             return matching[best].astype(np.int64, copy=False), scores[best]
-    scores = row_scores(rows, query, similarity)
-    if mask is not None:
-        np.putmask(scores, ~mask, np.float32(-np.inf))
-    best = top_k(scores, k)
-    best = best[np.isfinite(scores[best])]
-    return best, scores[best]
+    return masked_top_k(row_scores(rows, query, similarity), k, mask)
 
 
 def rescore_top(
