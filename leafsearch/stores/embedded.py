@@ -47,8 +47,8 @@ from leafsearch.ann import ANN_MIN_ROWS, HnswIndex, faiss_available, selective
 from leafsearch.errors import InvalidQueryError, StoreError
 from leafsearch.int8 import int8_rescore_top, int8_top
 from leafsearch.manifest import Manifest
-from leafsearch.search_params import default_rescore_candidates
 from leafsearch.scoring import bit_top_k
+from leafsearch.search_params import default_rescore_candidates
 from leafsearch.stores.embedded_files import (
     backfill_key,
     check_collection_name,
