@@ -59,3 +59,13 @@ def test_collection_records_onnx_backend(tmp_path: Path, minilm_path: str) -> No
     assert manifest is not None
     assert manifest.query_backend == "onnx-int8"
     assert collection.search("how many bits per dimension", k=1, mode="full", exact=True)[0].id == "t0"
+
+
+def test_onnx_vector_independent_of_batch(minilm_path: str) -> None:
+    pytest.importorskip("onnxruntime")
+    from leafsearch.encoding import Encoder
+
+    encoder = Encoder(minilm_path, backend="onnx")
+    alone = encoder.encode_queries(["short query"])[0]
+    batched = encoder.encode_queries(["short query", "a much longer query " * 20])[0]
+    np.testing.assert_array_equal(alone, batched)
