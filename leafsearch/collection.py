@@ -277,8 +277,8 @@ class Collection:
         their full vectors), and with int8 vectors ``int8`` and ``rescore-int8``. ``filter``
         takes the Atlas ``$vectorSearch`` filter operators on fields declared as filter
         fields at index time. ``rescore_candidates`` sets how many binary candidates the
-        rescore modes rank again; by default 40 per hit, at least 400 and, on the embedded
-        store, at least one per 500 documents.
+        rescore modes rank again. The default is 40 per hit and at least 400; the embedded
+        store also ranks at least one per 500 documents.
         """
         return self.search_many(
             [query],

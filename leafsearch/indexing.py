@@ -20,7 +20,8 @@ from leafsearch.stores.base import VectorStore
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 256
-# Documents whose vectors calibrate the int8 ranges: the first batch holds at least this many.
+# Number of documents whose vectors calibrate the int8 ranges; the first batch contains at
+# least this many.
 INT8_CALIBRATION_SIZE = 1000
 DEFAULT_SEARCHABLE_TIMEOUT_S = 120.0
 
@@ -146,7 +147,8 @@ def _batches(
     batch: dict[str, SourceRecord] = {}
     size = first_batch_size
     # Hashes of the ids read so far, to count records that repeat an id (the last one wins).
-    # 64-bit hashes keep this small; a collision would only miscount, never lose a record.
+    # Storing 64-bit hashes keeps the set small. A collision only changes the count, because
+    # records are still keyed by their full id.
     seen: set[int] = set()
     for record in records:
         if isinstance(record, BadRecord):

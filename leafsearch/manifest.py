@@ -15,7 +15,7 @@ MANIFEST_FORMAT = 1
 
 @dataclass
 class Manifest:
-    """What a collection was built with. Stores persist it next to the documents."""
+    """Models and settings that built a collection's vectors, persisted next to the documents."""
 
     query_model: str
     document_model: str

@@ -53,7 +53,7 @@ class BadRecord:
 
 @dataclass
 class ReaderOptions:
-    """Which fields hold the id, the text and an optional title."""
+    """Names of the fields that contain the id, the text and an optional title."""
 
     text_field: str = "text"
     title_field: str | None = None
@@ -118,8 +118,8 @@ def beir_corpus_file(folder: Path) -> Path:
 
 
 def _open_text(path: Path) -> IO[str]:
-    # utf-8-sig drops a byte order mark; surrogateescape keeps invalid bytes so that the
-    # line that holds them can be reported instead of failing the whole file.
+    # utf-8-sig drops a byte order mark. surrogateescape keeps invalid bytes, so the line
+    # that contains them is reported instead of failing the whole file.
     if path.name.lower().endswith(".gz"):
         return io.TextIOWrapper(
             gzip.open(path, "rb"), encoding="utf-8-sig", errors="surrogateescape", newline=""

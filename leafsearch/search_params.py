@@ -15,8 +15,8 @@ NUM_CANDIDATES_FACTOR = 20
 # rescore mode ranks binary candidates again with a finer representation: 40 per requested
 # hit, at least 400, and at least one per 500 stored documents. On synthetic stores of
 # 1024-bit vectors clustered around real embeddings (scripts/benchmark.py, 2-core AMD EPYC),
-# recall@10 against exact float search was 0.980 at 100,000 documents with 400 candidates
-# and 0.986 at 1,000,000 with 2,000; a fixed 400 gave only 0.862 at 1,000,000.
+# recall@10 against exact float search was 0.980 at 100,000 documents with 400 candidates.
+# At 1,000,000 documents it was 0.986 with 2,000 candidates and only 0.862 with 400.
 RESCORE_FACTOR = 40
 MIN_RESCORE_CANDIDATES = 400
 DOCUMENTS_PER_RESCORE_CANDIDATE = 500
@@ -30,8 +30,8 @@ def default_num_candidates(limit: int) -> int:
 def default_rescore_candidates(limit: int, documents: int = 0) -> int:
     """Return how many binary candidates rescore modes rank for ``limit`` hits.
 
-    ``documents`` is the collection size where the store knows it; larger collections get
-    a larger pool, up to 10,000.
+    ``documents`` is the collection size, when the store can count it cheaply. Larger
+    collections get a larger pool, up to 10,000.
     """
     by_size = -(-documents // DOCUMENTS_PER_RESCORE_CANDIDATE)
     return min(MAX_NUM_CANDIDATES, max(RESCORE_FACTOR * limit, MIN_RESCORE_CANDIDATES, limit, by_size))

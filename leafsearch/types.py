@@ -49,7 +49,7 @@ Int8Matrix = npt.NDArray[np.int8]
 
 @dataclass(frozen=True)
 class Layout:
-    """Where and how one generation of a collection stores its vector representations.
+    """Field paths and sizes of one generation's vector representations.
 
     ``full`` keeps the model's output, ``truncated`` the first ``truncate_dim`` dimensions
     re-normalized (Matryoshka truncation), ``binary`` the sign bits of ``full``, packed eight
@@ -160,7 +160,7 @@ class SearchRequest:
     """A validated vector search, as a store receives it.
 
     For ``rescore`` mode the store searches the binary field for ``rescore_candidates`` hits
-    and ranks them by the similarity of their full vectors to ``vectors.full``;
+    and ranks them by the similarity of their full vectors to ``vectors.full``.
     ``rescore-int8`` ranks them by their int8 vectors against ``vectors.int8`` instead.
     ``num_candidates`` is ``None`` when ``exact`` is true.
     """
@@ -202,7 +202,7 @@ class Hit:
 
 @dataclass
 class WriteReport:
-    """What a bulk write did: how many records were written and which failed, with reasons."""
+    """Outcome of a bulk write: the number of records written and the failed ids with reasons."""
 
     written: int = 0
     failed: dict[str, str] = field(default_factory=dict)

@@ -61,8 +61,7 @@ class VectorStore(Protocol):
     #
     # A new generation gets its own vector fields (and, on Atlas, its own search index).
     # Searches keep using the active generation, the one ``prepare`` was last called with,
-    # until the caller switches the manifest over; nothing ever mixes two generations in
-    # one field.
+    # until the caller switches the manifest over. Two generations never share a field.
 
     def prepare_generation(self, layout: Layout) -> None:
         """Create the fields, files or index of a new generation without activating it."""

@@ -130,10 +130,7 @@ class EmbeddedStore:
             needed = rows * vector_file.row_bytes
             actual = file_path.stat().st_size if file_path.exists() else 0
             if actual < needed:
-                raise StoreError(
-                    f"{file_path} holds {actual} bytes but {rows} committed rows need "
-                    f"{needed}; the store is damaged, re-index into a new directory"
-                )
+                raise _short_file_error(file_path, actual, rows, needed)
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -533,10 +530,7 @@ class EmbeddedStore:
                 )
                 os.truncate(file_path, committed_size)
             elif actual < committed_size and damaged_if_short:
-                raise StoreError(
-                    f"{file_path} holds {actual} bytes but {rows} committed rows need "
-                    f"{committed_size}; the store is damaged, re-index into a new directory"
-                )
+                raise _short_file_error(file_path, actual, rows, committed_size)
 
     def _check_shapes(self, batch: EncodedBatch, layout: Layout) -> None:
         expected: dict[str, tuple[npt.NDArray[Any], tuple[int, int], type[np.generic]]] = {
@@ -589,3 +583,10 @@ class EmbeddedStore:
                 yield self._db
         except sqlite3.Error as exc:
             raise StoreError(f"writing to {self.path / 'docs.sqlite'} failed: {exc}") from exc
+
+
+def _short_file_error(file_path: Path, actual: int, rows: int, needed: int) -> StoreError:
+    return StoreError(
+        f"{file_path} is {actual} bytes long but its {rows} committed rows need {needed}; "
+        "the store is damaged, re-index into a new directory"
+    )
